@@ -1,0 +1,71 @@
+namespace Sourced
+
+open System
+
+/// One problem with one field of a message payload (`items[2].price`: "expected an integer, got \"x\"").
+type FieldError =
+    {
+        Field: string
+        Problem: string
+    }
+
+    override error.ToString() =
+        if String.IsNullOrEmpty error.Field then
+            error.Problem
+        else
+            error.Field + ": " + error.Problem
+
+[<RequireQualifiedAccess>]
+module FieldError =
+    let create (field: string) (problem: string) : FieldError = { Field = field; Problem = problem }
+
+/// A payload could not be decoded, or a command failed validation. Nothing was stored.
+type InvalidMessageException(messageType: string, streamId: string, errors: FieldError list) =
+    inherit
+        Exception(
+            let where =
+                if String.IsNullOrEmpty streamId then
+                    ""
+                else
+                    $" for stream '{streamId}'"
+
+            let problems = errors |> List.map string |> String.concat "; "
+            $"Invalid '{messageType}' message{where}: {problems}"
+        )
+
+    member _.MessageType = messageType
+    member _.StreamId = streamId
+    member _.Errors = errors
+
+/// A message type that no codec in play knows about.
+type UnknownMessageTypeException(messageType: string, streamId: string, knownTypes: string list) =
+    inherit
+        Exception(
+            let known = knownTypes |> String.concat ", "
+            $"Unknown message type '{messageType}' in stream '{streamId}' (known types: {known})"
+        )
+
+    member _.MessageType = messageType
+    member _.StreamId = streamId
+    member _.KnownTypes = knownTypes
+
+/// An optimistic append lost: the stream had moved on since the writer read it.
+type ConcurrencyConflictException(streamId: string, expectedSeq: int64, actualSeq: int64) =
+    inherit
+        Exception(
+            $"Concurrent write to stream '{streamId}': expected it at seq {expectedSeq}, but it is at seq {actualSeq}"
+        )
+
+    member _.StreamId = streamId
+    member _.ExpectedSeq = expectedSeq
+    member _.ActualSeq = actualSeq
+
+/// A decision refused a command (raised through `reject` in `decide`); no events were produced.
+type CommandRejectedException(reason: string) =
+    inherit Exception(reason)
+    member _.Reason = reason
+
+[<AutoOpen>]
+module Rejection =
+    /// Refuses the command being decided: `| AddItem _ when cart.Closed -> reject "cart is closed"`.
+    let reject (reason: string) : 'T = raise (CommandRejectedException reason)

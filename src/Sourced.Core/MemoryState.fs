@@ -1,0 +1,155 @@
+namespace Sourced
+
+open System
+open System.Collections.Generic
+
+/// Where one consumer group is in one stream: `Acked` is the last acknowledged seq, `High` the highest
+/// ever acknowledged (replay detection survives resets), `Origin` where the group started in this stream.
+type internal Offset =
+    {
+        mutable Acked: int64
+        mutable High: int64
+        Origin: int64
+    }
+
+/// The in-memory state of one consumer group.
+[<AllowNullLiteral>]
+type internal GroupData(info: GroupInfo) =
+    member val Info = info with get, set
+    member val Types = HashSet<string>(info.Types) with get, set
+    member val Status = GroupStatus.Active with get, set
+    member val Reason: string option = None with get, set
+    member val Error: GroupError option = None with get, set
+    member val RetryAt: DateTimeOffset option = None with get, set
+    member val RetryCount = 0 with get, set
+    /// Bumped by every reset, so a batch claimed before a reset does not move offsets after it.
+    member val Epoch = 0L with get, set
+    member val Offsets = Dictionary<string, Offset>()
+    /// Streams with pending messages, ordered by the position of their first pending message.
+    member val Pending = SortedSet<struct (int64 * string)>()
+    member val PendingAt = Dictionary<string, int64>()
+    /// Claimed streams and their claim tokens.
+    member val Claims = Dictionary<string, Guid>()
+
+/// The in-memory log and its indexes. Not thread-safe: `MemoryStore` serialises access.
+type internal MemoryState() =
+    let log = ResizeArray<Message>()
+    let streams = Dictionary<string, ResizeArray<Message>>()
+    let ids = HashSet<Guid>()
+    let correlations = Dictionary<Guid, ResizeArray<Message>>()
+    let groups = Dictionary<string, GroupData>()
+    let groupsByType = Dictionary<string, ResizeArray<GroupData>>()
+
+    member _.Log = log
+    member _.Groups = groups
+
+    member _.Stream(streamId: string) : IReadOnlyList<Message> =
+        match streams.TryGetValue streamId with
+        | true, messages -> messages
+        | _ -> [||]
+
+    member state.LastSeq(streamId: string) : int64 = int64 (state.Stream streamId).Count
+
+    member _.Contains(id: Guid) = ids.Contains id
+
+    member _.Correlation(correlationId: Guid) : IReadOnlyList<Message> =
+        match correlations.TryGetValue correlationId with
+        | true, messages -> messages
+        | _ -> [||]
+
+    member _.Group(groupId: string) : GroupData =
+        match groups.TryGetValue groupId with
+        | true, group -> group
+        | _ -> invalidArg (nameof groupId) $"No consumer group '{groupId}' is registered."
+
+    /// Recomputes whether a group has pending messages in a stream, and from which position.
+    member state.Refresh(group: GroupData, streamId: string) =
+        match group.PendingAt.TryGetValue streamId with
+        | true, position ->
+            group.Pending.Remove(struct (position, streamId)) |> ignore
+            group.PendingAt.Remove streamId |> ignore
+        | _ -> ()
+
+        match group.Offsets.TryGetValue streamId with
+        | true, offset ->
+            let messages = state.Stream streamId
+            let mutable index = int offset.Acked
+
+            while index < messages.Count && not (group.Types.Contains messages[index].Type) do
+                index <- index + 1
+
+            if index < messages.Count then
+                group.Pending.Add(struct (messages[index].Position, streamId)) |> ignore
+                group.PendingAt[streamId] <- messages[index].Position
+        | _ -> ()
+
+    member private state.Track(group: GroupData, message: Message) =
+        if not (group.Offsets.ContainsKey message.StreamId) then
+            let origin =
+                match group.Info.StartFrom with
+                | StartFrom.Beginning -> 0L
+                | StartFrom.Now -> message.Seq - 1L
+
+            group.Offsets[message.StreamId] <-
+                {
+                    Acked = origin
+                    High = origin
+                    Origin = origin
+                }
+
+        if not (group.PendingAt.ContainsKey message.StreamId) then
+            group.Pending.Add(struct (message.Position, message.StreamId)) |> ignore
+            group.PendingAt[message.StreamId] <- message.Position
+
+    /// Stores one message whose seq is already the stream's next; returns it with its position.
+    member state.Add(message: Message) : Message =
+        let stored =
+            { message with
+                Position = int64 log.Count + 1L
+            }
+
+        log.Add stored
+        ids.Add stored.Id |> ignore
+
+        match streams.TryGetValue stored.StreamId with
+        | true, messages -> messages.Add stored
+        | _ -> streams[stored.StreamId] <- ResizeArray [ stored ]
+
+        match correlations.TryGetValue stored.CorrelationId with
+        | true, messages -> messages.Add stored
+        | _ -> correlations[stored.CorrelationId] <- ResizeArray [ stored ]
+
+        match groupsByType.TryGetValue stored.Type with
+        | true, interested ->
+            for group in interested do
+                state.Track(group, stored)
+        | _ -> ()
+
+        stored
+
+    member private _.Index() =
+        groupsByType.Clear()
+
+        for group in groups.Values do
+            for messageType in group.Types do
+                match groupsByType.TryGetValue messageType with
+                | true, interested -> interested.Add group
+                | _ -> groupsByType[messageType] <- ResizeArray [ group ]
+
+    /// Creates a group, tracking every stored message of its types when it starts from the beginning;
+    /// an existing group only gets its types updated.
+    member state.Register(info: GroupInfo) =
+        match groups.TryGetValue info.Id with
+        | true, group ->
+            group.Info <- info
+            group.Types <- HashSet<string>(info.Types)
+            state.Index()
+        | _ ->
+            let group = GroupData info
+            groups[info.Id] <- group
+            state.Index()
+
+            if info.StartFrom = StartFrom.Beginning then
+                for message in log do
+                    if group.Types.Contains message.Type then
+                        state.Track(group, message)

@@ -1,0 +1,576 @@
+namespace Sourced
+
+open System
+open System.Collections.Concurrent
+open System.Collections.Generic
+open System.Globalization
+open System.Text.Json
+open Microsoft.FSharp.Reflection
+
+/// How strictly a payload is read: events are read `Strict`ly (exact JSON types);
+/// commands from forms and JSON APIs can be read `Lax`ly ("12" → 12, "true" → true, "" → None).
+type Decoding =
+    | Strict
+    | Lax
+
+/// How one .NET type is written to and read from JSON, built once per type by reflection.
+[<NoEquality; NoComparison>]
+type internal Shape =
+    {
+        Write: Utf8JsonWriter -> obj -> unit
+        Read: Decoding -> string -> JsonElement -> Result<obj, FieldError list>
+        /// The value to use when the property is absent (None for options); None when absence is an error.
+        WhenMissing: obj option
+    }
+
+type internal ICollection =
+    abstract Build: obj[] -> obj
+    abstract Items: obj -> obj seq
+
+type internal ListCollection<'a>() =
+    interface ICollection with
+        member _.Build items =
+            items |> Array.map unbox<'a> |> List.ofArray |> box
+
+        member _.Items value = unbox<'a list> value |> Seq.map box
+
+type internal ArrayCollection<'a>() =
+    interface ICollection with
+        member _.Build items = items |> Array.map unbox<'a> |> box
+        member _.Items value = unbox<'a[]> value |> Seq.map box
+
+type internal SetCollection<'a when 'a: comparison>() =
+    interface ICollection with
+        member _.Build items =
+            items |> Array.map unbox<'a> |> Set.ofArray |> box
+
+        member _.Items value = unbox<Set<'a>> value |> Seq.map box
+
+/// Entries of a `Map<string, 'v>` travel as boxed `string * obj` pairs.
+type internal MapCollection<'v>() =
+    interface ICollection with
+        member _.Build items =
+            items
+            |> Array.map (fun item ->
+                let key, value = unbox<string * obj> item
+                key, unbox<'v> value)
+            |> Map.ofArray
+            |> box
+
+        member _.Items value =
+            unbox<Map<string, 'v>> value
+            |> Seq.map (fun pair -> box (pair.Key, box pair.Value))
+
+type internal IOptional =
+    abstract Some: obj -> obj
+    abstract TryValue: obj -> obj option
+
+type internal OptionOf<'a>() =
+    interface IOptional with
+        member _.Some value = box (Some(unbox<'a> value))
+
+        member _.TryValue value =
+            match unbox<'a option> value with
+            | Some inner -> Some(box inner)
+            | None -> None
+
+[<RequireQualifiedAccess>]
+module internal Shape =
+
+    let private fail (path: string) (problem: string) : Result<obj, FieldError list> =
+        Error [ FieldError.create path problem ]
+
+    let private got (json: JsonElement) =
+        match json.ValueKind with
+        | JsonValueKind.Null -> "null"
+        | JsonValueKind.Object -> "an object"
+        | JsonValueKind.Array -> "an array"
+        | _ -> Json.describe json
+
+    let private expected (path: string) (what: string) (json: JsonElement) =
+        fail path $"expected {what}, got {got json}"
+
+    let private child (path: string) (name: string) =
+        if String.IsNullOrEmpty path then
+            name
+        else
+            path + "." + name
+
+    /// A shape for a value that JSON keeps as a string or number, read through `tryJson` (strict)
+    /// or from a string with `tryParse` (lax, and strict for types JSON has no literal for).
+    let private scalar<'T>
+        (what: string)
+        (write: Utf8JsonWriter -> 'T -> unit)
+        (tryJson: JsonElement -> 'T option)
+        (tryParse: string -> 'T option)
+        (parseStringsWhenStrict: bool)
+        : Shape =
+        {
+            Write = fun writer value -> write writer (unbox<'T> value)
+            Read =
+                fun decoding path json ->
+                    match tryJson json with
+                    | Some value -> Ok(box value)
+                    | None ->
+                        match json.ValueKind with
+                        | JsonValueKind.String when decoding = Lax || parseStringsWhenStrict ->
+                            match tryParse (json.GetString().Trim()) with
+                            | Some value -> Ok(box value)
+                            | None -> expected path what json
+                        | _ -> expected path what json
+            WhenMissing = None
+        }
+
+    let private tryNumber (read: JsonElement -> bool * 'T) (json: JsonElement) =
+        if json.ValueKind = JsonValueKind.Number then
+            match read json with
+            | true, value -> Some value
+            | _ -> None
+        else
+            None
+
+    let private tryParseWith (parse: string -> bool * 'T) (text: string) =
+        match parse text with
+        | true, value -> Some value
+        | _ -> None
+
+    let private invariant = CultureInfo.InvariantCulture
+
+    let private stringShape: Shape =
+        {
+            Write = fun writer value -> writer.WriteStringValue(unbox<string> value)
+            Read =
+                fun decoding path json ->
+                    match json.ValueKind with
+                    | JsonValueKind.String -> Ok(box (json.GetString()))
+                    | JsonValueKind.Number
+                    | JsonValueKind.True
+                    | JsonValueKind.False when decoding = Lax -> Ok(box (json.GetRawText()))
+                    | _ -> expected path "a string" json
+            WhenMissing = None
+        }
+
+    let private boolShape: Shape =
+        let tryJson (json: JsonElement) =
+            match json.ValueKind with
+            | JsonValueKind.True -> Some true
+            | JsonValueKind.False -> Some false
+            | _ -> None
+
+        let tryParse (text: string) =
+            match text.ToLowerInvariant() with
+            | "true"
+            | "1"
+            | "on"
+            | "yes" -> Some true
+            | "false"
+            | "0"
+            | "off"
+            | "no" -> Some false
+            | _ -> None
+
+        scalar "true or false" (fun writer value -> writer.WriteBooleanValue value) tryJson tryParse false
+
+    let private integer<'T> what (write: Utf8JsonWriter -> 'T -> unit) (read: JsonElement -> bool * 'T) parse =
+        scalar<'T> what write (tryNumber read) (tryParseWith parse) false
+
+    let private primitives: IDictionary<Type, Shape> =
+        dict
+            [
+                typeof<string>, stringShape
+                typeof<bool>, boolShape
+                typeof<int>,
+                integer "an integer" (fun w v -> w.WriteNumberValue(v: int)) (fun j -> j.TryGetInt32()) (fun s ->
+                    Int32.TryParse(s, NumberStyles.Integer, invariant))
+                typeof<int64>,
+                integer "an integer" (fun w v -> w.WriteNumberValue(v: int64)) (fun j -> j.TryGetInt64()) (fun s ->
+                    Int64.TryParse(s, NumberStyles.Integer, invariant))
+                typeof<int16>,
+                integer "an integer" (fun w v -> w.WriteNumberValue(int v: int)) (fun j -> j.TryGetInt16()) (fun s ->
+                    Int16.TryParse(s, NumberStyles.Integer, invariant))
+                typeof<byte>,
+                integer "a byte" (fun w v -> w.WriteNumberValue(int v: int)) (fun j -> j.TryGetByte()) (fun s ->
+                    Byte.TryParse(s, NumberStyles.Integer, invariant))
+                typeof<decimal>,
+                integer "a number" (fun w v -> w.WriteNumberValue(v: decimal)) (fun j -> j.TryGetDecimal()) (fun s ->
+                    Decimal.TryParse(s, NumberStyles.Number, invariant))
+                typeof<float>,
+                integer "a number" (fun w v -> w.WriteNumberValue(v: float)) (fun j -> j.TryGetDouble()) (fun s ->
+                    Double.TryParse(s, NumberStyles.Float, invariant))
+                typeof<float32>,
+                integer "a number" (fun w v -> w.WriteNumberValue(v: float32)) (fun j -> j.TryGetSingle()) (fun s ->
+                    Single.TryParse(s, NumberStyles.Float, invariant))
+                typeof<Guid>,
+                scalar
+                    "a uuid"
+                    (fun w v -> w.WriteStringValue(v: Guid))
+                    (fun _ -> None)
+                    (tryParseWith Guid.TryParse)
+                    true
+                typeof<DateTimeOffset>,
+                scalar
+                    "a date and time (ISO 8601)"
+                    (fun w v -> w.WriteStringValue(v: DateTimeOffset))
+                    (fun _ -> None)
+                    (tryParseWith (fun s -> DateTimeOffset.TryParse(s, invariant, DateTimeStyles.RoundtripKind)))
+                    true
+                typeof<DateTime>,
+                scalar
+                    "a date and time (ISO 8601)"
+                    (fun w v -> w.WriteStringValue(v: DateTime))
+                    (fun _ -> None)
+                    (tryParseWith (fun s -> DateTime.TryParse(s, invariant, DateTimeStyles.RoundtripKind)))
+                    true
+                typeof<DateOnly>,
+                scalar
+                    "a date (yyyy-mm-dd)"
+                    (fun w v -> w.WriteStringValue((v: DateOnly).ToString("yyyy-MM-dd", invariant)))
+                    (fun _ -> None)
+                    (tryParseWith (fun s -> DateOnly.TryParseExact(s, "yyyy-MM-dd", invariant, DateTimeStyles.None)))
+                    true
+                typeof<TimeSpan>,
+                scalar
+                    "a duration (d.hh:mm:ss)"
+                    (fun w v -> w.WriteStringValue((v: TimeSpan).ToString("c", invariant)))
+                    (fun _ -> None)
+                    (tryParseWith (fun s -> TimeSpan.TryParse(s, invariant)))
+                    true
+                typeof<JsonElement>,
+                {
+                    Write = fun writer value -> (unbox<JsonElement> value).WriteTo writer
+                    Read = fun _ _ json -> Ok(box (json.Clone()))
+                    WhenMissing = None
+                }
+            ]
+
+    /// Reads every item, collecting all field errors rather than stopping at the first.
+    let private readAll (reads: (unit -> Result<obj, FieldError list>) seq) : Result<obj[], FieldError list> =
+        let values = ResizeArray()
+        let errors = ResizeArray()
+
+        for read in reads do
+            match read () with
+            | Ok value -> values.Add value
+            | Error problems -> errors.AddRange problems
+
+        if errors.Count = 0 then
+            Ok(values.ToArray())
+        else
+            Error(List.ofSeq errors)
+
+    /// Writes and reads named fields as the properties of a JSON object.
+    type private Fields =
+        {
+            Names: string[]
+            Shapes: Shape[]
+        }
+
+        member fields.Write (writer: Utf8JsonWriter) (values: obj[]) =
+            for index in 0 .. fields.Names.Length - 1 do
+                writer.WritePropertyName fields.Names[index]
+
+                match values[index] with
+                | null when fields.Shapes[index].WhenMissing.IsSome -> writer.WriteNullValue()
+                | value -> fields.Shapes[index].Write writer value
+
+        member fields.Read (decoding: Decoding) (path: string) (json: JsonElement) : Result<obj[], FieldError list> =
+            if json.ValueKind <> JsonValueKind.Object then
+                Error [ FieldError.create path $"expected an object, got {got json}" ]
+            else
+                readAll (
+                    Seq.init fields.Names.Length (fun index () ->
+                        let name = fields.Names[index]
+                        let shape = fields.Shapes[index]
+                        let fieldPath = child path name
+
+                        match json.TryGetProperty name with
+                        | true, value when value.ValueKind <> JsonValueKind.Null || shape.WhenMissing.IsNone ->
+                            shape.Read decoding fieldPath value
+                        | _ ->
+                            match shape.WhenMissing with
+                            | Some missing -> Ok missing
+                            | None -> fail fieldPath "is required")
+                )
+
+    let private cache = ConcurrentDictionary<Type, Shape>()
+
+    let rec shapeOf (t: Type) : Shape =
+        match cache.TryGetValue t with
+        | true, shape -> shape
+        | _ ->
+            // NOTE: recursive types meet themselves while being built; a forwarding shape breaks the cycle.
+            let built = ref Unchecked.defaultof<Shape>
+
+            let forward =
+                {
+                    Write = fun writer value -> built.Value.Write writer value
+                    Read = fun decoding path json -> built.Value.Read decoding path json
+                    WhenMissing = None
+                }
+
+            cache.TryAdd(t, forward) |> ignore
+            built.Value <- build t
+            cache[t] <- built.Value
+            built.Value
+
+    and private build (t: Type) : Shape =
+        match primitives.TryGetValue t with
+        | true, shape -> shape
+        | _ when t.IsGenericType && t.GetGenericTypeDefinition() = typedefof<option<_>> -> optionShape t
+        | _ when t.IsGenericType && t.GetGenericTypeDefinition() = typedefof<list<_>> ->
+            collection typedefof<ListCollection<_>> t.GenericTypeArguments[0]
+        | _ when t.IsArray && t.GetArrayRank() = 1 -> collection typedefof<ArrayCollection<_>> (t.GetElementType())
+        | _ when t.IsGenericType && t.GetGenericTypeDefinition() = typedefof<Set<_>> ->
+            collection typedefof<SetCollection<_>> t.GenericTypeArguments[0]
+        | _ when
+            t.IsGenericType
+            && t.GetGenericTypeDefinition() = typedefof<Map<_, _>>
+            && t.GenericTypeArguments[0] = typeof<string>
+            ->
+            mapShape t
+        | _ when t.IsEnum -> enumShape t
+        | _ when FSharpType.IsRecord(t, true) -> recordShape t
+        | _ when FSharpType.IsUnion(t, true) -> unionShape t
+        | _ when FSharpType.IsTuple t -> tupleShape t
+        | _ -> serializerShape t
+
+    and private optionShape (t: Type) : Shape =
+        let inner = shapeOf t.GenericTypeArguments[0]
+
+        let optional =
+            Activator.CreateInstance(typedefof<OptionOf<_>>.MakeGenericType t.GenericTypeArguments) :?> IOptional
+
+        {
+            Write =
+                fun writer value ->
+                    match optional.TryValue value with
+                    | Some value -> inner.Write writer value
+                    | None -> writer.WriteNullValue()
+            Read =
+                fun decoding path json ->
+                    match json.ValueKind with
+                    | JsonValueKind.Null -> Ok null
+                    | JsonValueKind.String when decoding = Lax && String.IsNullOrWhiteSpace(json.GetString()) -> Ok null
+                    | _ -> inner.Read decoding path json |> Result.map optional.Some
+            WhenMissing = Some null
+        }
+
+    and private collection (builder: Type) (item: Type) : Shape =
+        let itemShape = shapeOf item
+        let items = Activator.CreateInstance(builder.MakeGenericType item) :?> ICollection
+
+        {
+            Write =
+                fun writer value ->
+                    writer.WriteStartArray()
+
+                    for item in items.Items value do
+                        itemShape.Write writer item
+
+                    writer.WriteEndArray()
+            Read =
+                fun decoding path json ->
+                    if json.ValueKind <> JsonValueKind.Array then
+                        expected path "an array" json
+                    else
+                        json.EnumerateArray()
+                        |> Seq.mapi (fun index item () -> itemShape.Read decoding $"{path}[{index}]" item)
+                        |> readAll
+                        |> Result.map items.Build
+            WhenMissing = None
+        }
+
+    and private mapShape (t: Type) : Shape =
+        let valueType = t.GenericTypeArguments[1]
+        let valueShape = shapeOf valueType
+
+        let entries =
+            Activator.CreateInstance(typedefof<MapCollection<_>>.MakeGenericType valueType) :?> ICollection
+
+        {
+            Write =
+                fun writer value ->
+                    writer.WriteStartObject()
+
+                    for entry in entries.Items value do
+                        let key, value = unbox<string * obj> entry
+                        writer.WritePropertyName key
+                        valueShape.Write writer value
+
+                    writer.WriteEndObject()
+            Read =
+                fun decoding path json ->
+                    if json.ValueKind <> JsonValueKind.Object then
+                        expected path "an object" json
+                    else
+                        json.EnumerateObject()
+                        |> Seq.map (fun property () ->
+                            valueShape.Read decoding (child path property.Name) property.Value
+                            |> Result.map (fun value -> box (property.Name, value)))
+                        |> readAll
+                        |> Result.map entries.Build
+            WhenMissing = None
+        }
+
+    and private enumShape (t: Type) : Shape =
+        let names = Enum.GetNames t |> String.concat ", "
+
+        {
+            Write = fun writer value -> writer.WriteStringValue(Enum.GetName(t, value))
+            Read =
+                fun decoding path json ->
+                    match json.ValueKind with
+                    | JsonValueKind.String ->
+                        match Enum.TryParse(t, json.GetString(), true) with
+                        | true, value when Enum.IsDefined(t, value) -> Ok value
+                        | _ -> expected path $"one of {names}" json
+                    | JsonValueKind.Number when decoding = Lax ->
+                        match json.TryGetInt32() with
+                        | true, number when Enum.IsDefined(t, Enum.ToObject(t, number)) -> Ok(Enum.ToObject(t, number))
+                        | _ -> expected path $"one of {names}" json
+                    | _ -> expected path $"one of {names}" json
+            WhenMissing = None
+        }
+
+    and private fieldsOf (properties: Reflection.PropertyInfo[]) : Fields =
+        {
+            Names = properties |> Array.map (fun property -> Json.camelCase property.Name)
+            Shapes = properties |> Array.map (fun property -> shapeOf property.PropertyType)
+        }
+
+    and private recordShape (t: Type) : Shape =
+        let fields = fieldsOf (FSharpType.GetRecordFields(t, true))
+        let read = FSharpValue.PreComputeRecordReader(t, true)
+        let construct = FSharpValue.PreComputeRecordConstructor(t, true)
+
+        {
+            Write =
+                fun writer value ->
+                    writer.WriteStartObject()
+                    fields.Write writer (read value)
+                    writer.WriteEndObject()
+            Read = fun decoding path json -> fields.Read decoding path json |> Result.map construct
+            WhenMissing = None
+        }
+
+    and private unionShape (t: Type) : Shape =
+        let cases = FSharpType.GetUnionCases(t, true)
+        let tagOf = FSharpValue.PreComputeUnionTagReader(t, true)
+        let names = cases |> Array.map (fun case -> case.Name) |> String.concat ", "
+
+        let caseFields =
+            cases
+            |> Array.map (fun case ->
+                fieldsOf (case.GetFields()),
+                FSharpValue.PreComputeUnionReader(case, true),
+                FSharpValue.PreComputeUnionConstructor(case, true))
+
+        let byName = cases |> Array.map (fun case -> case.Name, case.Tag) |> dict
+        let enumLike = cases |> Array.forall (fun case -> case.GetFields().Length = 0)
+
+        let caseOf decoding path (json: JsonElement) =
+            let name =
+                match json.ValueKind with
+                | JsonValueKind.String when enumLike -> Some(json.GetString())
+                | JsonValueKind.Object ->
+                    match json.TryGetProperty "case" with
+                    | true, case when case.ValueKind = JsonValueKind.String -> Some(case.GetString())
+                    | _ -> None
+                | _ -> None
+
+            match name with
+            | Some name when byName.ContainsKey name ->
+                let fields, _, construct = caseFields[byName[name]]
+
+                if fields.Names.Length = 0 then
+                    Ok(construct [||])
+                else
+                    fields.Read decoding path json |> Result.map construct
+            | _ -> expected path $"one of {names}" json
+
+        {
+            Write =
+                fun writer value ->
+                    let tag = tagOf value
+                    let fields, read, _ = caseFields[tag]
+
+                    if enumLike then
+                        writer.WriteStringValue cases[tag].Name
+                    else
+                        writer.WriteStartObject()
+                        writer.WriteString("case", cases[tag].Name)
+                        fields.Write writer (read value)
+                        writer.WriteEndObject()
+            Read = caseOf
+            WhenMissing = None
+        }
+
+    and private tupleShape (t: Type) : Shape =
+        let shapes = FSharpType.GetTupleElements t |> Array.map shapeOf
+        let read = FSharpValue.PreComputeTupleReader t
+        let construct = FSharpValue.PreComputeTupleConstructor t
+
+        {
+            Write =
+                fun writer value ->
+                    writer.WriteStartArray()
+                    Array.iter2 (fun (shape: Shape) item -> shape.Write writer item) shapes (read value)
+                    writer.WriteEndArray()
+            Read =
+                fun decoding path json ->
+                    if json.ValueKind <> JsonValueKind.Array || json.GetArrayLength() <> shapes.Length then
+                        expected path $"an array of {shapes.Length} items" json
+                    else
+                        json.EnumerateArray()
+                        |> Seq.mapi (fun index item () -> shapes[index].Read decoding $"{path}[{index}]" item)
+                        |> readAll
+                        |> Result.map construct
+            WhenMissing = None
+        }
+
+    and private serializerShape (t: Type) : Shape =
+        let options =
+            JsonSerializerOptions(JsonSerializerDefaults.Web, NumberHandling = Serialization.JsonNumberHandling.Strict)
+
+        let laxOptions =
+            JsonSerializerOptions(
+                JsonSerializerDefaults.Web,
+                NumberHandling = Serialization.JsonNumberHandling.AllowReadingFromString
+            )
+
+        {
+            Write = fun writer value -> JsonSerializer.Serialize(writer, value, t, options)
+            Read =
+                fun decoding path json ->
+                    try
+                        Ok(json.Deserialize(t, (if decoding = Lax then laxOptions else options)))
+                    with :? JsonException as error ->
+                        let inner =
+                            match error.Path with
+                            | null
+                            | "$" -> path
+                            | jsonPath -> path + jsonPath.TrimStart '$'
+
+                        fail inner $"expected {t.Name}: {error.Message}"
+            WhenMissing = None
+        }
+
+    /// The named fields of one union case: a case holding a single record is stored as that record's
+    /// fields; any other case as its own named fields.
+    let caseFields
+        (case: UnionCaseInfo)
+        : (Utf8JsonWriter -> obj[] -> unit) * (Decoding -> JsonElement -> Result<obj[], FieldError list>) =
+        match case.GetFields() with
+        | [| single |] when single.Name = "Item" && FSharpType.IsRecord(single.PropertyType, true) ->
+            let record = shapeOf single.PropertyType
+
+            (fun writer values -> record.Write writer values[0]),
+            (fun decoding json -> record.Read decoding "" json |> Result.map (fun value -> [| value |]))
+        | properties ->
+            let fields = fieldsOf properties
+
+            (fun writer values ->
+                writer.WriteStartObject()
+                fields.Write writer values
+                writer.WriteEndObject()),
+            (fun decoding json -> fields.Read decoding "" json)

@@ -1,0 +1,180 @@
+namespace Sourced
+
+open System
+open System.Threading
+open System.Threading.Tasks
+
+/// The outcome of an optimistic append.
+[<RequireQualifiedAccess; NoEquality; NoComparison>]
+type AppendResult =
+    /// Stored, with their global positions.
+    | Appended of Message list
+    /// The stream was not at the expected seq; nothing was stored.
+    | Conflict of actualSeq: int64
+
+/// A consumer group as registered: the reactor's group id and the message types it consumes.
+type GroupInfo =
+    {
+        Id: string
+        Types: string list
+        StartFrom: StartFrom
+    }
+
+[<RequireQualifiedAccess>]
+type GroupStatus =
+    | Active
+    | Stopped
+
+/// The failure recorded on a consumer group by the error strategy.
+[<NoEquality; NoComparison>]
+type GroupError =
+    {
+        Error: string
+        ExceptionType: string
+        Detail: string
+        Message: Message option
+        At: DateTimeOffset
+    }
+
+/// The state of one consumer group, for operators and health checks.
+[<NoEquality; NoComparison>]
+type GroupStats =
+    {
+        Id: string
+        Status: GroupStatus
+        /// Why it was stopped.
+        Reason: string option
+        Error: GroupError option
+        /// No claims before this time (set by retries with a delay).
+        RetryAt: DateTimeOffset option
+        RetryCount: int
+        /// Streams this group has an offset in.
+        Streams: int64
+        /// Streams with messages waiting for this group.
+        PendingStreams: int64
+        /// Messages waiting for this group.
+        Lag: int64
+    }
+
+/// What a worker asks for when claiming.
+type ClaimRequest =
+    {
+        Group: string
+        Worker: string
+        BatchSize: int
+        WithHistory: bool
+    }
+
+/// Exclusive ownership of one (group, stream) pair and its next pending messages, until completed or released.
+[<NoEquality; NoComparison>]
+type Claim =
+    {
+        Group: string
+        StreamId: string
+        Messages: Pending list
+        /// The whole stream at claim time, when asked for.
+        History: Message list
+        /// The store's own handle on the claim.
+        Token: obj
+    }
+
+/// The outcome of completing a claim.
+[<RequireQualifiedAccess>]
+type CompleteResult =
+    /// Actions executed and offset advanced, in one transaction.
+    | Completed
+    /// An `AppendAfter` lost to a concurrent writer: nothing was executed; claim again to retry on fresh history.
+    | Conflict of streamId: string * expectedSeq: int64 * actualSeq: int64
+
+/// A wake-up for idle workers.
+[<RequireQualifiedAccess>]
+type StoreNotification =
+    | MessagesAppended of types: string list
+    | GroupStarted of group: string
+
+/// The store contract. Both stores pass one contract test suite.
+type IMessageStore =
+    /// The store's clock: due times of scheduled messages and retry times are read against it.
+    abstract Clock: TimeProvider
+
+    /// Optimistic append: `messages` carry seqs `expectedSeq + 1 ...`; a stream at another seq is a conflict.
+    abstract AppendAsync:
+        streamId: string * expectedSeq: int64 * messages: Message list * ct: CancellationToken -> Task<AppendResult>
+
+    /// Appends each message at the end of its stream (seqs assigned by the store); returns them as stored.
+    abstract AppendNextAsync: messages: Message list * ct: CancellationToken -> Task<Message list>
+
+    /// The stream's messages with `after < seq <= upTo`, in order.
+    abstract ReadStreamAsync:
+        streamId: string * after: int64 * upTo: int64 option * ct: CancellationToken -> Task<Message list>
+
+    /// Every message of one correlation id (a whole command → event → reaction chain), in log order.
+    abstract ReadCorrelationAsync: correlationId: Guid * ct: CancellationToken -> Task<Message list>
+
+    /// Up to `limit` messages of the global log with positions above `after`, for tooling.
+    abstract ReadLogAsync: after: int64 * limit: int * ct: CancellationToken -> Task<Message list>
+
+    /// Keeps messages aside until `at`.
+    abstract ScheduleAsync: at: DateTimeOffset * messages: Message list * ct: CancellationToken -> Task
+
+    /// Appends the scheduled messages that are due (each once, in order); returns how many.
+    abstract PromoteDueAsync: ct: CancellationToken -> Task<int>
+
+    /// Creates the group (idempotent; a later registration updates its types).
+    abstract RegisterGroupAsync: group: GroupInfo * ct: CancellationToken -> Task
+
+    abstract StopGroupAsync: group: string * reason: string * error: GroupError option * ct: CancellationToken -> Task
+
+    /// Active again, with retries and errors cleared.
+    abstract StartGroupAsync: group: string * ct: CancellationToken -> Task
+
+    /// Replays the group from its start: messages it processed before come back flagged as replays.
+    abstract ResetGroupAsync: group: string * ct: CancellationToken -> Task
+
+    /// Pauses the group until `at`, recording the error and the retry count.
+    abstract RetryGroupAtAsync:
+        group: string * at: DateTimeOffset * retryCount: int * error: GroupError * ct: CancellationToken -> Task
+
+    abstract GroupStatsAsync: ct: CancellationToken -> Task<GroupStats list>
+
+    /// The next (group, stream) with pending messages that no one else holds, if any.
+    abstract ClaimAsync: request: ClaimRequest * ct: CancellationToken -> Task<Claim option>
+
+    /// Executes the actions of `handled` (a prefix of the claim's messages, up to the first `Retry`) and
+    /// advances the offset past the last one, in one transaction; always ends the claim.
+    abstract CompleteAsync: claim: Claim * handled: Handled list * ct: CancellationToken -> Task<CompleteResult>
+
+    /// Gives the claim up without acknowledging anything.
+    abstract ReleaseAsync: claim: Claim * ct: CancellationToken -> Task
+
+    /// Wake-ups after appends and group restarts (a hint: polling stays the source of truth).
+    abstract Subscribe: listener: (StoreNotification -> unit) -> IDisposable
+
+[<RequireQualifiedAccess>]
+module Store =
+
+    /// Appends optimistically, raising `ConcurrencyConflictException` on conflict.
+    let appendAsync (store: IMessageStore) (streamId: string) (expectedSeq: int64) (messages: Message list) ct =
+        task {
+            match! store.AppendAsync(streamId, expectedSeq, messages, ct) with
+            | AppendResult.Appended stored -> return stored
+            | AppendResult.Conflict actual -> return raise (ConcurrencyConflictException(streamId, expectedSeq, actual))
+        }
+
+    /// Stores a message for the reactors to pick up (seq assigned by the store); returns it as stored.
+    let dispatchAsync (store: IMessageStore) (message: Message) (ct: CancellationToken) : Task<Message> =
+        task {
+            let! stored = store.AppendNextAsync([ message ], ct)
+            return List.head stored
+        }
+
+    /// Registers a reactor's consumer group.
+    let registerAsync (store: IMessageStore) (reactor: Reactor) (ct: CancellationToken) : Task =
+        store.RegisterGroupAsync(
+            {
+                Id = reactor.Group
+                Types = reactor.Types
+                StartFrom = reactor.StartFrom
+            },
+            ct
+        )

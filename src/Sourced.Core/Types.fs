@@ -1,0 +1,185 @@
+namespace Sourced
+
+open System
+open System.Data.Common
+open System.Text.Json
+open System.Threading
+open System.Threading.Tasks
+
+/// Where a dispatched message goes.
+[<RequireQualifiedAccess>]
+type Target =
+    /// The stream of the message being reacted to (the default).
+    | SameStream
+    | Stream of streamId: string
+    /// A fresh stream, `<prefix>-<uuid>` when a prefix is given.
+    | NewStream of prefix: string option
+
+/// When a dispatched message is appended.
+[<RequireQualifiedAccess>]
+type Timing =
+    | Now
+    /// Scheduled for a time; appended to its stream once due.
+    | At of DateTimeOffset
+    /// Scheduled relative to the time the reaction runs.
+    | After of TimeSpan
+
+/// What a dispatch carries: a command of the reactor's own actor, or an already encoded message.
+[<RequireQualifiedAccess; NoEquality; NoComparison>]
+type DispatchBody<'Command> =
+    | Own of 'Command
+    | Encoded of messageType: string * payload: JsonElement
+
+/// A message sent by a reaction: `Dispatch.command (SendAdminEmail id) |> Dispatch.toStream "admin"`.
+[<NoEquality; NoComparison>]
+type Dispatch<'Command> =
+    {
+        Body: DispatchBody<'Command>
+        Target: Target
+        Timing: Timing
+        Metadata: Metadata
+    }
+
+/// The command type of reactors that have no commands of their own (projectors, handlers):
+/// they dispatch other actors' commands with `Dispatch.send` or `Dispatch.toActor`.
+type NoCommand = private | NoCommand
+
+/// What a `Sync` action gets: the store's open transaction (None in the memory store).
+[<NoEquality; NoComparison>]
+type SyncContext =
+    {
+        Transaction: DbTransaction option
+        CancellationToken: CancellationToken
+    }
+
+/// The only effects a reactor can ask for; stores execute them, one claim per transaction.
+[<RequireQualifiedAccess; NoEquality; NoComparison>]
+type Action =
+    /// Nothing to do: the message is acknowledged (an empty action list means the same).
+    | Ack
+    /// Optimistic append: the stream must still be at `expectedSeq`; messages carry seqs expectedSeq+1...
+    | AppendAfter of streamId: string * expectedSeq: int64 * messages: Message list
+    /// Append at the end of each message's stream; the store assigns seqs.
+    | AppendNext of messages: Message list
+    /// Append each message to its stream once `at` has passed.
+    | Schedule of at: DateTimeOffset * messages: Message list
+    /// A side effect run inside the transaction that commits the batch.
+    | Sync of run: (SyncContext -> Task<unit>)
+    /// Do not acknowledge this message (nor the rest of the batch): it will be claimed again.
+    | Retry
+
+/// A message handed to a reactor, and whether its consumer group has processed it before (a replay).
+type Pending = { Message: Message; Replaying: bool }
+
+/// One claimed batch: pending messages of one stream, in order, and the stream's history when asked for.
+[<NoEquality; NoComparison>]
+type Batch =
+    {
+        Group: string
+        StreamId: string
+        Messages: Pending list
+        /// The whole stream at claim time (it contains the batch); empty unless the reactor needs history.
+        History: Message list
+        Now: DateTimeOffset
+        NewId: unit -> Guid
+    }
+
+/// The actions decided for one message of a batch.
+[<NoEquality; NoComparison>]
+type Handled =
+    {
+        Message: Message
+        Actions: Action list
+    }
+
+/// What a reactor made of a batch: actions for a prefix of its messages, and the failure that ended it early.
+[<NoEquality; NoComparison>]
+type BatchResult =
+    {
+        Handled: Handled list
+        Failure: (Message * exn) option
+    }
+
+/// Where a new consumer group starts.
+[<RequireQualifiedAccess>]
+type StartFrom =
+    /// Every message of its types, including those stored before the group existed.
+    | Beginning
+    /// Only messages appended after the group was first registered.
+    | Now
+
+/// The low-level reactor interface: a consumer group, the message types it consumes and a batch handler.
+/// Actors, projectors, handlers and durable workflows are all built on it.
+[<NoEquality; NoComparison>]
+type Reactor =
+    {
+        Group: string
+        Types: string list
+        NeedsHistory: bool
+        BatchSize: int option
+        StartFrom: StartFrom
+        Handle: Batch -> CancellationToken -> Task<BatchResult>
+    }
+
+/// A reaction of an actor or projector to some message types, given the state as of the message.
+[<NoEquality; NoComparison>]
+type Reaction<'State, 'Command> =
+    {
+        Types: string list
+        /// A wildcard reaction covers only the types that no specific reaction covers.
+        Wildcard: bool
+        React: 'State -> Message -> Dispatch<'Command> list
+    }
+
+/// An event-sourced actor: plain functions over its command, event and state types.
+[<NoEquality; NoComparison>]
+type Actor<'State, 'Command, 'Event> =
+    {
+        /// The consumer group, and the prefix of its message types.
+        Name: string
+        Commands: Codec<'Command>
+        Events: Codec<'Event>
+        Initial: string -> 'State
+        /// Events for a command; `reject "why"` refuses it.
+        Decide: 'State -> 'Command -> 'Event list
+        /// Pure: no clock, no IO, no validation.
+        Evolve: 'State -> 'Event -> 'State
+        Reactions: Reaction<'State, 'Command> list
+        BatchSize: int option
+        StartFrom: StartFrom
+    }
+
+/// Where a projector's state comes from.
+[<RequireQualifiedAccess; NoEquality; NoComparison>]
+type ProjectionSource<'State> =
+    /// Rebuilt from the stream's history on every batch.
+    | EventSourced of initial: (string -> 'State)
+    /// Loaded from your own storage (and saved back in `Sync`).
+    | StateStored of load: (string -> CancellationToken -> Task<'State>)
+
+/// What a projector's `Sync` receives for one batch.
+[<NoEquality; NoComparison>]
+type Projection<'State> =
+    {
+        StreamId: string
+        State: 'State
+        /// The batch's messages that were projected.
+        Events: Message list
+        /// True when every one of them is a replay.
+        Replaying: bool
+    }
+
+/// A projector: evolves a state from events and syncs it inside the batch's transaction.
+[<NoEquality; NoComparison>]
+type Projector<'State, 'Event> =
+    {
+        Name: string
+        Events: Codec<'Event>
+        Source: ProjectionSource<'State>
+        Evolve: 'State -> 'Event -> 'State
+        Sync: Projection<'State> -> SyncContext -> Task<unit>
+        /// Skipped while replaying (sync is not).
+        Reactions: Reaction<'State, NoCommand> list
+        BatchSize: int option
+        StartFrom: StartFrom
+    }
