@@ -4,7 +4,18 @@ module Sourced.Tests.Main
 open Expecto
 open Expecto.Impl
 
-let all = testList "Sourced.Core" [ CodecTests.tests ]
+let all =
+    testList
+        "Sourced.Core"
+        [
+            CodecTests.tests
+            MessageTests.tests
+            ActorTests.tests
+            ProjectorTests.tests
+            HandlerTests.tests
+            DirectUseTests.tests
+            ScenarioTests.tests
+        ]
 
 [<EntryPoint>]
 let main argv =

@@ -1,0 +1,102 @@
+/// Builders shared by the tests: numbered streams, batches with deterministic ids and clock.
+module Sourced.Tests.Support
+
+open System
+open Sourced
+
+let fixedNow = DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero)
+
+/// Ids 00000001-..., 00000002-..., in call order.
+let sequentialIds () : unit -> Guid =
+    let mutable next = 0
+
+    fun () ->
+        next <- next + 1
+        Guid(next, 0s, 0s, Array.zeroCreate 8)
+
+/// Messages numbered as a stored stream: seqs and positions 1..n.
+let stored (messages: Message list) : Message list =
+    messages
+    |> List.mapi (fun index message ->
+        { message with
+            Seq = int64 index + 1L
+            Position = int64 index + 1L
+        })
+
+/// A batch of the last `pending` messages of `history` (which must be numbered).
+let batchOf (group: string) (history: Message list) (pending: int) : Batch =
+    {
+        Group = group
+        StreamId = (List.head history).StreamId
+        Messages =
+            history
+            |> List.skip (history.Length - pending)
+            |> List.map (fun message -> { Message = message; Replaying = false })
+        History = history
+        Now = fixedNow
+        NewId = sequentialIds ()
+    }
+
+let messagesOf (actions: Sourced.Action list) : Message list =
+    actions
+    |> List.collect (fun action ->
+        match action with
+        | Sourced.Action.AppendAfter(_, _, messages)
+        | Sourced.Action.AppendNext messages
+        | Sourced.Action.Schedule(_, messages) -> messages
+        | _ -> [])
+
+let payloadText (message: Message) = Json.toText message.Payload
+
+/// A clock the test moves by hand.
+type ManualClock(start: DateTimeOffset) =
+    inherit TimeProvider()
+    let mutable now = start
+    new() = ManualClock(fixedNow)
+    override _.GetUtcNow() = now
+    member _.Advance(by: TimeSpan) = now <- now + by
+
+/// A store that delegates to `inner`, letting a test watch reads and act just before appends.
+let intercept
+    (inner: IMessageStore)
+    (onRead: string -> int64 -> unit)
+    (beforeAppend: string -> int64 -> System.Threading.Tasks.Task)
+    : IMessageStore =
+    { new IMessageStore with
+        member _.Clock = inner.Clock
+
+        member _.AppendAsync(streamId, expectedSeq, messages, ct) =
+            task {
+                do! beforeAppend streamId expectedSeq
+                return! inner.AppendAsync(streamId, expectedSeq, messages, ct)
+            }
+
+        member _.AppendNextAsync(messages, ct) = inner.AppendNextAsync(messages, ct)
+
+        member _.ReadStreamAsync(streamId, after, upTo, ct) =
+            onRead streamId after
+            inner.ReadStreamAsync(streamId, after, upTo, ct)
+
+        member _.ReadCorrelationAsync(correlationId, ct) =
+            inner.ReadCorrelationAsync(correlationId, ct)
+
+        member _.ReadLogAsync(after, limit, ct) = inner.ReadLogAsync(after, limit, ct)
+        member _.ScheduleAsync(at, messages, ct) = inner.ScheduleAsync(at, messages, ct)
+        member _.PromoteDueAsync(ct) = inner.PromoteDueAsync(ct)
+        member _.RegisterGroupAsync(group, ct) = inner.RegisterGroupAsync(group, ct)
+
+        member _.StopGroupAsync(group, reason, error, ct) =
+            inner.StopGroupAsync(group, reason, error, ct)
+
+        member _.StartGroupAsync(group, ct) = inner.StartGroupAsync(group, ct)
+        member _.ResetGroupAsync(group, ct) = inner.ResetGroupAsync(group, ct)
+
+        member _.RetryGroupAtAsync(group, at, retryCount, error, ct) =
+            inner.RetryGroupAtAsync(group, at, retryCount, error, ct)
+
+        member _.GroupStatsAsync(ct) = inner.GroupStatsAsync(ct)
+        member _.ClaimAsync(request, ct) = inner.ClaimAsync(request, ct)
+        member _.CompleteAsync(claim, handled, ct) = inner.CompleteAsync(claim, handled, ct)
+        member _.ReleaseAsync(claim, ct) = inner.ReleaseAsync(claim, ct)
+        member _.Subscribe(listener) = inner.Subscribe(listener)
+    }
