@@ -322,7 +322,7 @@ type MemoryStore(clock: TimeProvider) =
                     invalidArg (nameof limit) "A page needs a limit of at least 1."
 
                 state.Log
-                |> Seq.skip (int (min after (int64 state.Log.Count)))
+                |> Seq.skip (int (Math.Clamp(after, 0L, int64 state.Log.Count)))
                 |> Seq.truncate limit
                 |> List.ofSeq)
 

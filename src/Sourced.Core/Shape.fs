@@ -294,24 +294,37 @@ module internal Shape =
 
     let private cache = ConcurrentDictionary<Type, Shape>()
 
+    /// Shapes being built, guarded by a lock: only finished shapes ever reach `cache`.
+    let private building = Dictionary<Type, Shape>()
+
     let rec shapeOf (t: Type) : Shape =
         match cache.TryGetValue t with
         | true, shape -> shape
+        | _ -> lock building (fun () -> buildOnce t)
+
+    and private buildOnce (t: Type) : Shape =
+        match cache.TryGetValue t with
+        | true, shape -> shape
         | _ ->
-            // NOTE: recursive types meet themselves while being built; a forwarding shape breaks the cycle.
-            let built = ref Unchecked.defaultof<Shape>
+            match building.TryGetValue t with
+            | true, inProgress -> inProgress
+            | _ ->
+                // NOTE: recursive types meet themselves while being built; a forwarding shape breaks the cycle.
+                let built = ref Unchecked.defaultof<Shape>
 
-            let forward =
-                {
-                    Write = fun writer value -> built.Value.Write writer value
-                    Read = fun decoding path json -> built.Value.Read decoding path json
-                    WhenMissing = None
-                }
+                building[t] <-
+                    {
+                        Write = fun writer value -> built.Value.Write writer value
+                        Read = fun decoding path json -> built.Value.Read decoding path json
+                        WhenMissing = None
+                    }
 
-            cache.TryAdd(t, forward) |> ignore
-            built.Value <- build t
-            cache[t] <- built.Value
-            built.Value
+                try
+                    built.Value <- build t
+                    cache[t] <- built.Value
+                    built.Value
+                finally
+                    building.Remove t |> ignore
 
     and private build (t: Type) : Shape =
         match primitives.TryGetValue t with

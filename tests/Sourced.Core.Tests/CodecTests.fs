@@ -5,6 +5,12 @@ open Expecto
 open Sourced
 open Sourced.Tests.Domain
 
+type Tree =
+    | Leaf of value: int
+    | Node of children: Tree list
+
+type Forest = Planted of tree: Tree
+
 let config =
     { FsCheckConfig.defaultConfig with
         arbitrary = [ typeof<Generators> ]
@@ -102,6 +108,18 @@ let roundTrips =
 
             testPropertyWithConfig config "lax decoding reads everything strict decoding reads"
             <| fun (value: Everything) -> hasEmptyOptionalText value || same value (roundTrip Lax value)
+
+            testCase "recursive types round-trip, even when first used from many threads at once"
+            <| fun _ ->
+                let tree = Planted(Node [ Leaf 1; Node [ Leaf 2; Node [] ] ])
+
+                let decoded =
+                    Array.Parallel.init 16 (fun _ ->
+                        let codec = Codec.union<Forest> "forest"
+                        let messageType, payload = codec.Encode tree
+                        codec.Decode Strict messageType payload)
+
+                Expect.allEqual decoded (Ok tree) "every thread"
 
             testPropertyWithConfig config "payloads survive a trip through JSON text"
             <| fun (value: Everything) ->
