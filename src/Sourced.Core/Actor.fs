@@ -196,6 +196,22 @@ module Actor =
             }
             ct
 
+    /// The actor's state as it was at a seq of its stream (history, audits).
+    let loadAtAsync store (actor: Actor<'State, 'Command, 'Event>) (streamId: string) (upTo: int64) ct =
+        task {
+            let! messages = (store: IMessageStore).ReadStreamAsync(streamId, 0L, Some upTo, ct)
+
+            return
+                fold
+                    actor
+                    {
+                        StreamId = streamId
+                        State = actor.Initial streamId
+                        Seq = 0L
+                    }
+                    messages
+        }
+
     /// Decides a command in memory: nothing is stored. Invalid commands raise `InvalidMessageException`,
     /// refused ones `CommandRejectedException`.
     let decide

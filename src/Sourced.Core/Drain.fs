@@ -37,7 +37,8 @@ module Drain =
                 let! result =
                     task {
                         try
-                            return! reactor.Handle batch ct
+                            let! result = reactor.Handle batch ct
+                            return Interpreter.correlate result
                         with error ->
                             return
                                 {

@@ -265,6 +265,34 @@ module Interpreter =
                     Failure = failure
                 }
 
+    /// Messages a reactor built by hand (still their own cause) become caused by the message they answer,
+    /// with its correlation and metadata, as the interpreter does for dispatches and decided events.
+    let correlate (result: BatchResult) : BatchResult =
+        let caused (source: Message) (messages: Message list) =
+            messages
+            |> List.map (fun message ->
+                if message.CausationId = message.Id then
+                    Message.causedBy source message
+                else
+                    message)
+
+        let correlateAction (source: Message) (action: Sourced.Action) =
+            match action with
+            | Action.AppendAfter(streamId, expected, messages) ->
+                Action.AppendAfter(streamId, expected, caused source messages)
+            | Action.AppendNext messages -> Action.AppendNext(caused source messages)
+            | Action.Schedule(at, messages) -> Action.Schedule(at, caused source messages)
+            | other -> other
+
+        { result with
+            Handled =
+                result.Handled
+                |> List.map (fun handled ->
+                    { handled with
+                        Actions = handled.Actions |> List.map (correlateAction handled.Message)
+                    })
+        }
+
     /// Actions for the dispatches of a reactor without commands of its own (handlers), caused by `source`.
     let dispatches (batch: Batch) (source: Message) (dispatches: Dispatch<NoCommand> list) : Sourced.Action list =
         dispatches

@@ -94,6 +94,7 @@ module internal Run =
             try
                 reactor.Handle batch CancellationToken.None
                 |> fun task -> task.GetAwaiter().GetResult()
+                |> Interpreter.correlate
             with error ->
                 {
                     Handled = []

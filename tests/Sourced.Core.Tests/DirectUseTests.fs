@@ -73,6 +73,16 @@ let tests =
                     Expect.equal reloaded.State.Items [ "a" ] "caught up"
                 })
 
+            testCaseTask "loading at a seq gives the state as it was then" (fun () ->
+                task {
+                    let store = newStore ()
+                    let! _ = Actor.executeAsync store Todo.actor "l" (Todo.AddItem "milk") ct
+                    let! loaded = Actor.loadAtAsync store Todo.actor "l" 1L ct
+                    Expect.equal loaded.State.Items [] "before the item"
+                    Expect.isTrue loaded.State.Active "after the start"
+                    Expect.equal loaded.Seq 1L "seq"
+                })
+
             testCaseTask "deciding in memory stores nothing and advances the loaded state" (fun () ->
                 task {
                     let store = newStore ()
@@ -96,7 +106,9 @@ let tests =
                     let store = newStore ()
                     let! decision = Actor.executeAsync store Todo.actor "l" (Todo.Start "x") ct
                     let! stored = store.ReadStreamAsync("l", 0L, None, ct)
+
                     Expect.equal (stored |> List.map (fun message -> message.Type)) [ "todos.started" ] "events only"
+
                     Expect.equal stored (decision.Events) "returned as stored"
                     Expect.isGreaterThan stored.Head.Position 0L "with positions"
                 })
@@ -209,6 +221,54 @@ let tests =
                          |> List.map (fun (cause, effect) -> effect.CausationId = cause.Id))
                         [ true; true; true ]
                         "each caused by the one before"
+                })
+
+            testCaseTask "messages a low-level reactor builds by hand are caused by the message it handled" (fun () ->
+                task {
+                    let store = newStore ()
+
+                    let echo: Reactor =
+                        {
+                            Group = "echo"
+                            Types = [ "pings.ping" ]
+                            NeedsHistory = false
+                            BatchSize = None
+                            StartFrom = StartFrom.Beginning
+                            Handle =
+                                fun batch _ ->
+                                    Task.FromResult
+                                        {
+                                            Handled =
+                                                batch.Messages
+                                                |> List.map (fun pending ->
+                                                    {
+                                                        Message = pending.Message
+                                                        Actions =
+                                                            [
+                                                                Action.AppendNext
+                                                                    [
+                                                                        Message.create
+                                                                            "pongs"
+                                                                            "pings.pong"
+                                                                            Json.emptyObject
+                                                                    ]
+                                                            ]
+                                                    })
+                                            Failure = None
+                                        }
+                        }
+
+                    let ping =
+                        Message.create "pings" "pings.ping" Json.emptyObject
+                        |> Message.withMetadataString "user_id" "u-1"
+
+                    let! _ = Store.dispatchAsync store ping ct
+                    let! _ = Drain.runAsync store [ echo ] ct
+                    let! pongs = store.ReadStreamAsync("pongs", 0L, None, ct)
+                    let pong = List.exactlyOne pongs
+                    Expect.equal pong.CausationId ping.Id "causation"
+                    Expect.equal pong.CorrelationId ping.CorrelationId "correlation"
+                    Expect.equal (Metadata.tryString "user_id" pong.Metadata) (Some "u-1") "metadata"
                 })
 
             testCaseTask "drain raises the reactor's own exception and leaves the message unacknowledged" (fun () ->
