@@ -57,13 +57,13 @@ module Codec =
         let encoders =
             cases
             |> Array.map (fun case ->
-                let write, _ = Shape.caseFields case
+                let write, _ = Shapes.caseFields case
                 FSharpValue.PreComputeUnionReader(case, true), write)
 
         let decoders =
             cases
             |> Array.mapi (fun index case ->
-                let _, read = Shape.caseFields case
+                let _, read = Shapes.caseFields case
                 let construct = FSharpValue.PreComputeUnionConstructor(case, true)
                 typeNames[index], (fun decoding json -> read decoding json |> Result.map (construct >> unbox<'T>)))
             |> dict

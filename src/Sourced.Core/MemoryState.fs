@@ -3,6 +3,9 @@ namespace Sourced
 open System
 open System.Collections.Generic
 
+/// The memory store's handle on a claim: a token, and the group's reset epoch when it was taken.
+type internal MemoryClaim = { Token: Guid; Epoch: int64 }
+
 /// Where one consumer group is in one stream: `Acked` is the last acknowledged seq, `High` the highest
 /// ever acknowledged (replay detection survives resets), `Origin` where the group started in this stream.
 type internal Offset =
@@ -153,3 +156,75 @@ type internal MemoryState() =
                 for message in log do
                     if group.Types.Contains message.Type then
                         state.Track(group, message)
+
+    member state.Stats(group: GroupData) : GroupStats =
+        let lag =
+            group.PendingAt.Keys
+            |> Seq.sumBy (fun streamId ->
+                let acked = group.Offsets[streamId].Acked
+
+                state.Stream streamId
+                |> Seq.filter (fun message -> message.Seq > acked && group.Types.Contains message.Type)
+                |> Seq.length
+                |> int64)
+
+        {
+            Id = group.Info.Id
+            Status = group.Status
+            Reason = group.Reason
+            Error = group.Error
+            RetryAt = group.RetryAt
+            RetryCount = group.RetryCount
+            Streams = int64 group.Offsets.Count
+            PendingStreams = int64 group.PendingAt.Count
+            Lag = lag
+        }
+
+    /// The next claimable stream of a group: the one whose first pending message is oldest.
+    member state.Claim(request: ClaimRequest, now: DateTimeOffset) : Claim option =
+        let group = state.Group request.Group
+        let paused = group.RetryAt |> Option.exists (fun at -> at > now)
+
+        if group.Status = GroupStatus.Stopped || paused then
+            None
+        else
+            let candidate =
+                group.Pending
+                |> Seq.tryPick (fun (struct (_, streamId)) ->
+                    if group.Claims.ContainsKey streamId then
+                        None
+                    else
+                        let offset = group.Offsets[streamId]
+
+                        let batch =
+                            state.Stream streamId
+                            |> Seq.skip (int offset.Acked)
+                            |> Seq.filter (fun message -> group.Types.Contains message.Type)
+                            |> Seq.truncate (max 1 request.BatchSize)
+                            |> Seq.map (fun message ->
+                                {
+                                    Message = message
+                                    Replaying = message.Seq <= offset.High
+                                })
+                            |> List.ofSeq
+
+                        if batch.IsEmpty then None else Some(streamId, batch))
+
+            match candidate with
+            | None -> None
+            | Some(streamId, batch) ->
+                let token = Guid.NewGuid()
+                group.Claims[streamId] <- token
+
+                Some
+                    {
+                        Group = request.Group
+                        StreamId = streamId
+                        Messages = batch
+                        History =
+                            if request.WithHistory then
+                                List.ofSeq (state.Stream streamId)
+                            else
+                                []
+                        Token = { Token = token; Epoch = group.Epoch }
+                    }

@@ -5,15 +5,6 @@ open System.Collections.Generic
 open System.Threading
 open System.Threading.Tasks
 
-/// The memory store's handle on a claim.
-type internal MemoryClaim = { Token: Guid; Epoch: int64 }
-
-/// What `CompleteAsync` will do, checked in full before anything is applied.
-[<RequireQualifiedAccess; NoEquality; NoComparison>]
-type internal Step =
-    | Store of Message
-    | Schedule of DateTimeOffset * Message
-    | Sync of (SyncContext -> Task<unit>)
 
 /// The in-memory store: the whole contract, thread-safe, for tests, samples and single-process apps.
 /// Every operation runs under one async lock; `Sync` actions run inside it, so they must not call the store.
@@ -77,83 +68,6 @@ type MemoryStore(clock: TimeProvider) =
                     (nameof messages)
                     $"Message {message.Id} ('{message.Type}', stream '{message.StreamId}') is already stored."
 
-    let checkSequence (streamId: string) (expectedSeq: int64) (messages: Message list) =
-        messages
-        |> List.iteri (fun index message ->
-            if message.StreamId <> streamId then
-                invalidArg
-                    (nameof messages)
-                    $"Message '{message.Type}' is for stream '{message.StreamId}', not '{streamId}'."
-
-            if message.Seq <> expectedSeq + int64 index + 1L then
-                invalidArg
-                    (nameof messages)
-                    $"Message '{message.Type}' for stream '{streamId}' has seq {message.Seq}; expected {expectedSeq + int64 index + 1L}.")
-
-    let stepsFor (claim: Claim) (handled: Handled list) =
-        let lastSeqs = Dictionary<string, int64>()
-
-        let lastSeq streamId =
-            match lastSeqs.TryGetValue streamId with
-            | true, seq -> seq
-            | _ -> state.LastSeq streamId
-
-        let steps = ResizeArray<Step>()
-
-        let rec plan (remaining: Handled list) (acked: int64 option) =
-            match remaining with
-            | [] -> Ok acked
-            | item :: _ when item.Actions |> List.exists (fun action -> action.IsRetry) -> Ok acked
-            | item :: rest ->
-                let conflict =
-                    item.Actions
-                    |> List.tryPick (fun action ->
-                        match action with
-                        | Action.AppendAfter(streamId, expected, messages) ->
-                            checkSequence streamId expected messages
-                            let actual = lastSeq streamId
-
-                            if actual <> expected then
-                                Some(CompleteResult.Conflict(streamId, expected, actual))
-                            else
-                                for message in messages do
-                                    steps.Add(Step.Store message)
-
-                                lastSeqs[streamId] <- expected + int64 messages.Length
-                                None
-                        | Action.AppendNext messages ->
-                            for message in messages do
-                                let seq = lastSeq message.StreamId + 1L
-                                lastSeqs[message.StreamId] <- seq
-                                steps.Add(Step.Store { message with Seq = seq })
-
-                            None
-                        | Action.Schedule(at, messages) ->
-                            for message in messages do
-                                steps.Add(Step.Schedule(at, message))
-
-                            None
-                        | Action.Sync run ->
-                            steps.Add(Step.Sync run)
-                            None
-                        | Action.Ack
-                        | Action.Retry -> None)
-
-                match conflict with
-                | Some conflict -> Error conflict
-                | None -> plan rest (Some item.Message.Seq)
-
-        if
-            handled.Length > claim.Messages.Length
-            || List.exists2
-                (fun (item: Handled) (pending: Pending) -> item.Message.Id <> pending.Message.Id)
-                handled
-                (List.truncate handled.Length claim.Messages)
-        then
-            invalidArg (nameof handled) $"Handled messages must be a prefix of the claim on stream '{claim.StreamId}'."
-
-        plan handled None |> Result.map (fun acked -> acked, List.ofSeq steps)
-
     let schedule (at: DateTimeOffset) (message: Message) =
         scheduledCount <- scheduledCount + 1L
         scheduledIds.Add message.Id |> ignore
@@ -182,78 +96,6 @@ type MemoryStore(clock: TimeProvider) =
         | true, token when token = handle.Token -> group
         | _ -> invalidOp $"The claim of group '{claim.Group}' on stream '{claim.StreamId}' is no longer held."
 
-    let statsOf (group: GroupData) : GroupStats =
-        let lag =
-            group.PendingAt.Keys
-            |> Seq.sumBy (fun streamId ->
-                let acked = group.Offsets[streamId].Acked
-
-                state.Stream streamId
-                |> Seq.filter (fun message -> message.Seq > acked && group.Types.Contains message.Type)
-                |> Seq.length
-                |> int64)
-
-        {
-            Id = group.Info.Id
-            Status = group.Status
-            Reason = group.Reason
-            Error = group.Error
-            RetryAt = group.RetryAt
-            RetryCount = group.RetryCount
-            Streams = int64 group.Offsets.Count
-            PendingStreams = int64 group.PendingAt.Count
-            Lag = lag
-        }
-
-    let claimNext (request: ClaimRequest) : Claim option =
-        let group = state.Group request.Group
-        let now = clock.GetUtcNow()
-        let paused = group.RetryAt |> Option.exists (fun at -> at > now)
-
-        if group.Status = GroupStatus.Stopped || paused then
-            None
-        else
-            let candidate =
-                group.Pending
-                |> Seq.tryPick (fun (struct (_, streamId)) ->
-                    if group.Claims.ContainsKey streamId then
-                        None
-                    else
-                        let offset = group.Offsets[streamId]
-
-                        let batch =
-                            state.Stream streamId
-                            |> Seq.skip (int offset.Acked)
-                            |> Seq.filter (fun message -> group.Types.Contains message.Type)
-                            |> Seq.truncate (max 1 request.BatchSize)
-                            |> Seq.map (fun message ->
-                                {
-                                    Message = message
-                                    Replaying = message.Seq <= offset.High
-                                })
-                            |> List.ofSeq
-
-                        if batch.IsEmpty then None else Some(streamId, batch))
-
-            match candidate with
-            | None -> None
-            | Some(streamId, batch) ->
-                let token = Guid.NewGuid()
-                group.Claims[streamId] <- token
-
-                Some
-                    {
-                        Group = request.Group
-                        StreamId = streamId
-                        Messages = batch
-                        History =
-                            if request.WithHistory then
-                                List.ofSeq (state.Stream streamId)
-                            else
-                                []
-                        Token = { Token = token; Epoch = group.Epoch }
-                    }
-
     new() = MemoryStore(TimeProvider.System)
 
     /// Every stored message in log order (a test helper: the message trail).
@@ -270,7 +112,7 @@ type MemoryStore(clock: TimeProvider) =
 
         member _.AppendAsync(streamId, expectedSeq, messages, ct) =
             task {
-                checkSequence streamId expectedSeq messages
+                MemoryPlan.checkSequence streamId expectedSeq messages
 
                 let! result =
                     lockedSync ct (fun () ->
@@ -411,12 +253,12 @@ type MemoryStore(clock: TimeProvider) =
         member _.GroupStatsAsync(ct) =
             lockedSync ct (fun () ->
                 state.Groups.Values
-                |> Seq.map statsOf
+                |> Seq.map state.Stats
                 |> Seq.sortBy (fun stats -> stats.Id)
                 |> List.ofSeq)
 
         member _.ClaimAsync(request, ct) =
-            lockedSync ct (fun () -> claimNext request)
+            lockedSync ct (fun () -> state.Claim(request, clock.GetUtcNow()))
 
         member _.CompleteAsync(claim, handled, ct) =
             task {
@@ -426,7 +268,7 @@ type MemoryStore(clock: TimeProvider) =
                             let group = holds claim
 
                             try
-                                match stepsFor claim handled with
+                                match MemoryPlan.steps state claim handled with
                                 | Error conflict -> return Error conflict
                                 | Ok(acked, steps) ->
                                     steps
