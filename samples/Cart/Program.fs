@@ -1,74 +1,82 @@
-/// Runs the cart on the memory store and prints the trail of commands, events and reactions.
+/// Runs the seed's cart on the memory store and prints the trail of commands, events and reactions.
 module Program
 
 open System.Threading
 open Sourced
 
-let describe (store: IMessageStore) (message: Message) =
-    let kind =
-        if Cart.actor.Commands.Handles message.Type then
-            "command"
-        else
-            "event"
+let kind (message: Message) =
+    if Cart.actor.Commands.Handles message.Type then
+        "command"
+    else
+        "event"
 
-    let cause =
-        if message.CausationId = message.Id then
-            "from outside"
-        else
-            let caused =
-                (store.ReadLogAsync(0L, 1000, CancellationToken.None).Result
-                 |> List.find (fun m -> m.Id = message.CausationId))
+let cause (trail: Message list) (message: Message) =
+    match
+        trail
+        |> List.tryFind (fun other -> other.Id = message.CausationId && other.Id <> message.Id)
+    with
+    | None -> "sent from outside"
+    | Some parent ->
+        let producer =
+            match kind message, Metadata.tryString MetadataKeys.Producer message.Metadata with
+            | "command", Some group -> $" by the '{group}' reaction"
+            | _ -> ""
 
-            let producer =
-                Metadata.tryString MetadataKeys.Producer message.Metadata
-                |> Option.map (fun group -> $", dispatched by {group}")
-                |> Option.defaultValue ""
+        $"caused by {parent.Type} #{parent.Seq}{producer}"
 
-            $"caused by {caused.Type} #{caused.Seq}{producer}"
+let run (ct: CancellationToken) =
+    task {
+        let store = MemoryStore() :> IMessageStore
+        let listings = Listings.Table()
 
-    printfn "  %-7s %-23s %s #%d %s" kind message.Type message.StreamId message.Seq (Json.toText message.Payload)
-    printfn "          %s" cause
+        let reactors =
+            [
+                Actor.toReactor Cart.actor
+                Projector.toReactor (Listings.projector listings)
+            ]
+
+        // What a web handler does: a validated command, with request metadata, dispatched to the store.
+        let command =
+            Actor.command
+                Cart.actor
+                "cart-1"
+                (Cart.AddItem
+                    {
+                        ProductId = "p-123"
+                        Price = 1000
+                        Quantity = 2
+                    })
+            |> Message.withMetadataString "request_id" "req-42"
+
+        let! _ = Store.dispatchAsync store command ct
+
+        // Background workers do this continuously; Drain runs the reactors until nothing is left.
+        let! _ = Drain.runAsync store reactors ct
+
+        let! trail = store.ReadCorrelationAsync(command.CorrelationId, ct)
+        printfn "Messages of correlation %O, in log order:" command.CorrelationId
+
+        for message in trail do
+            printfn "  %-7s #%d %-23s %s" (kind message) message.Seq message.Type (Json.toText message.Payload)
+
+            printfn
+                "             %s (request %s)"
+                (cause trail message)
+                (Metadata.tryString "request_id" message.Metadata |> Option.defaultValue "-")
+
+        let! cart = Actor.loadAsync store Cart.actor "cart-1" ct
+        printfn "\nCart cart-1 at seq %d: %d item(s), total %d" cart.Seq cart.State.Items.Length cart.State.Total
+        let listing = listings["cart-1"]
+        printfn "Listing projection: %d unit(s), total %d" listing.Items listing.Total
+
+        let form = """{"productId":"p-9","price":"12","quantity":"0"}"""
+
+        match Codec.parse Cart.actor.Commands "cart-2" "carts.add_item" form with
+        | Ok _ -> printfn "\nUnexpected: an invalid form was accepted"
+        | Error invalid -> printfn "\nA form asking for 0 units is refused:\n  %s" invalid.Message
+    }
 
 [<EntryPoint>]
 let main _ =
-    let ct = CancellationToken.None
-    let store = MemoryStore() :> IMessageStore
-    let table = Listings.Table()
-
-    let reactors =
-        [ Actor.toReactor Cart.actor; Projector.toReactor (Listings.projector table) ]
-
-    // What a web handler does: build a validated command and dispatch it.
-    let command =
-        Actor.command
-            Cart.actor
-            "cart-1"
-            (Cart.AddItem
-                {
-                    ProductId = "p-123"
-                    Price = 1000
-                    Quantity = 2
-                })
-        |> Message.withMetadataString "request_id" "req-42"
-
-    (Store.dispatchAsync store command ct).Wait()
-
-    // Background workers would do this continuously; drain runs the reactors until nothing is left.
-    (Drain.runAsync store reactors ct).Wait()
-
-    printfn "Trail of correlation %O:" command.CorrelationId
-
-    for message in (store.ReadCorrelationAsync(command.CorrelationId, ct)).Result do
-        describe store message
-
-    let cart = (Actor.loadAsync store Cart.actor "cart-1" ct).Result
-    printfn "\nCart cart-1: %d item(s), total %d (seq %d)" cart.State.Items.Length cart.State.Total cart.Seq
-    printfn "Listing: %A" table["cart-1"]
-
-    match
-        Codec.parse Cart.actor.Commands "cart-2" "carts.add_item" """{"productId":"p-9","price":"12","quantity":"0"}"""
-    with
-    | Ok _ -> printfn "\nunexpected: an invalid form was accepted"
-    | Error invalid -> printfn "\nA form with quantity 0 is refused: %s" invalid.Message
-
+    (run CancellationToken.None).GetAwaiter().GetResult()
     0
