@@ -140,13 +140,29 @@ type internal MemoryState() =
                 | _ -> groupsByType[messageType] <- ResizeArray [ group ]
 
     /// Creates a group, tracking every stored message of its types when it starts from the beginning;
-    /// an existing group only gets its types updated.
+    /// registering an existing group again updates its types (its start stays as first registered).
     member state.Register(info: GroupInfo) =
         match groups.TryGetValue info.Id with
         | true, group ->
-            group.Info <- info
+            let added = info.Types |> List.filter (group.Types.Contains >> not) |> HashSet
+
+            group.Info <-
+                { info with
+                    StartFrom = group.Info.StartFrom
+                }
+
             group.Types <- HashSet<string>(info.Types)
             state.Index()
+
+            // NOTE: new types count from the stream's offset on; a group from the beginning also picks up
+            // the streams it had no offset in yet. Refreshing drops streams whose only pending types went.
+            if group.Info.StartFrom = StartFrom.Beginning && added.Count > 0 then
+                for message in log do
+                    if added.Contains message.Type && not (group.Offsets.ContainsKey message.StreamId) then
+                        state.Track(group, message)
+
+            for streamId in List.ofSeq group.Offsets.Keys do
+                state.Refresh(group, streamId)
         | _ ->
             let group = GroupData info
             groups[info.Id] <- group

@@ -305,11 +305,16 @@ type MemoryStore(clock: TimeProvider) =
                                         ]
 
                                     match acked with
-                                    | Some seq when (claim.Token :?> MemoryClaim).Epoch = group.Epoch ->
+                                    | Some seq ->
                                         let offset = group.Offsets[claim.StreamId]
-                                        offset.Acked <- max offset.Acked seq
-                                        offset.High <- max offset.High offset.Acked
-                                    | _ -> ()
+
+                                        // NOTE: a reset since the claim wins: the offset stays where the reset
+                                        // put it, but what was processed is remembered, so it replays.
+                                        if (claim.Token :?> MemoryClaim).Epoch = group.Epoch then
+                                            offset.Acked <- max offset.Acked seq
+
+                                        offset.High <- max offset.High seq
+                                    | None -> ()
 
                                     return Ok stored
                             finally
