@@ -21,19 +21,6 @@ let newStore () = MemoryStore() :> IMessageStore
 
 let load (store: IMessageStore) = Actor.loadAsync store Todo.actor "l" ct
 
-/// Awaits `work`, expecting it to fail with `'Exception`.
-let throwsTask<'Exception when 'Exception :> exn> (work: unit -> Task) : Task<'Exception> =
-    task {
-        try
-            do! work ()
-            return failtestf "expected %s, nothing was raised" typeof<'Exception>.Name
-        with
-        | :? 'Exception as error -> return error
-        | :? AggregateException as error when (error.InnerException :? 'Exception) ->
-            return error.InnerException :?> 'Exception
-        | error -> return failtestf "expected %s, got %O" typeof<'Exception>.Name error
-    }
-
 let tests =
     testList
         "direct use"
@@ -152,7 +139,7 @@ let tests =
                             })
 
                     let! error =
-                        throwsTask<ConcurrencyConflictException>(fun () ->
+                        raises<ConcurrencyConflictException>(fun () ->
                             Actor.executeWithAttempts 2 hostile Todo.actor "l" (Todo.Start "x") ct :> Task)
 
                     Expect.equal error.StreamId "l" "stream"
@@ -176,7 +163,7 @@ let tests =
                     let store = newStore ()
 
                     let! error =
-                        throwsTask<InvalidMessageException>(fun () ->
+                        raises<InvalidMessageException>(fun () ->
                             Actor.executeAsync store Cart.actor "c" (Cart.AddItem { apple with Quantity = 0 }) ct
                             :> Task)
 
@@ -280,7 +267,7 @@ let tests =
 
                     for _ in 1..2 do
                         let! error =
-                            throwsTask<CommandRejectedException>(fun () -> Drain.runAsync store reactors ct :> Task)
+                            raises<CommandRejectedException>(fun () -> Drain.runAsync store reactors ct :> Task)
 
                         Expect.equal error.Reason "list x already started" "reason"
 
@@ -304,7 +291,7 @@ let tests =
                     let! _ = Store.dispatchAsync store (Actor.command echo "l" (Todo.Notify "hello")) ct
 
                     let! error =
-                        throwsTask<InvalidOperationException>(fun () ->
+                        raises<InvalidOperationException>(fun () ->
                             Drain.runWithLimitAsync 20 store [ Actor.toReactor echo ] ct :> Task)
 
                     Expect.stringContains error.Message "did not settle after 20 rounds" "message"

@@ -9,6 +9,8 @@ let all =
         "Sourced.Core"
         [
             CodecTests.tests
+            StoreContract.Suite.memory
+            StoreModelTests.tests
             MessageTests.tests
             ActorTests.tests
             ProjectorTests.tests

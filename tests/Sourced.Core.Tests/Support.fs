@@ -2,6 +2,8 @@
 module Sourced.Tests.Support
 
 open System
+open System.Threading.Tasks
+open Expecto
 open Sourced
 
 let fixedNow = DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero)
@@ -48,13 +50,35 @@ let messagesOf (actions: Sourced.Action list) : Message list =
 
 let payloadText (message: Message) = Json.toText message.Payload
 
-/// A clock the test moves by hand.
+/// A clock that only moves when told to, so no test waits for time to pass.
 type ManualClock(start: DateTimeOffset) =
     inherit TimeProvider()
+    let gate = obj ()
     let mutable now = start
+
     new() = ManualClock(fixedNow)
-    override _.GetUtcNow() = now
-    member _.Advance(by: TimeSpan) = now <- now + by
+
+    member _.Advance(by: TimeSpan) = lock gate (fun () -> now <- now + by)
+
+    override _.GetUtcNow() = lock gate (fun () -> now)
+
+/// The exception of type 'Error that `work` raised, synchronously or through its task.
+let raises<'Error when 'Error :> exn> (work: unit -> Task) : Task<'Error> =
+    task {
+        let! outcome =
+            task {
+                try
+                    do! work ()
+                    return None
+                with error ->
+                    return Some error
+            }
+
+        match outcome with
+        | Some(:? 'Error as error) -> return error
+        | Some error -> return failtestf "expected %s, got %O" typeof<'Error>.Name error
+        | None -> return failtestf "expected %s, nothing was raised" typeof<'Error>.Name
+    }
 
 /// A store that delegates to `inner`, letting a test watch reads and act just before appends.
 let intercept
