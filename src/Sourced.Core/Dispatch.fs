@@ -71,6 +71,21 @@ module Dispatch =
     let withMetadataString (key: string) (value: string) (dispatch: Dispatch<'Command>) : Dispatch<'Command> =
         withMetadata key (Json.ofString value) dispatch
 
+[<RequireQualifiedAccess>]
+module Actions =
+
+    /// The messages these actions append or schedule, in order.
+    let messages (actions: Sourced.Action list) : Message list =
+        actions
+        |> List.collect (fun action ->
+            match action with
+            | Action.AppendAfter(_, _, messages)
+            | Action.AppendNext messages
+            | Action.Schedule(_, messages) -> messages
+            | Action.Ack
+            | Action.Sync _
+            | Action.Retry -> [])
+
 /// Turns dispatches and decided events into messages and actions: pure, given a clock reading and an id source.
 module internal Outbox =
 

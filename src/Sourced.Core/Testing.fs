@@ -43,15 +43,6 @@ type Scenario =
 
 module internal Run =
 
-    let produced (actions: Sourced.Action list) : Message list =
-        actions
-        |> List.collect (fun action ->
-            match action with
-            | Sourced.Action.AppendAfter(_, _, messages)
-            | Sourced.Action.AppendNext messages
-            | Sourced.Action.Schedule(_, messages) -> messages
-            | _ -> [])
-
     let private syncs (actions: Sourced.Action list) =
         lazy
             (for action in actions do
@@ -105,9 +96,9 @@ module internal Run =
 
         {
             Actions = actions
-            Produced = produced actions
-            Trail = history @ produced actions
-            NewMessages = produced actions
+            Produced = Actions.messages actions
+            Trail = history @ Actions.messages actions
+            NewMessages = Actions.messages actions
             Failure = result.Failure |> Option.map snd
             SyncsRun = syncs actions
         }

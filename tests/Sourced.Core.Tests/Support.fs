@@ -39,14 +39,7 @@ let batchOf (group: string) (history: Message list) (pending: int) : Batch =
         NewId = sequentialIds ()
     }
 
-let messagesOf (actions: Sourced.Action list) : Message list =
-    actions
-    |> List.collect (fun action ->
-        match action with
-        | Sourced.Action.AppendAfter(_, _, messages)
-        | Sourced.Action.AppendNext messages
-        | Sourced.Action.Schedule(_, messages) -> messages
-        | _ -> [])
+let messagesOf (actions: Sourced.Action list) : Message list = Actions.messages actions
 
 let payloadText (message: Message) = Json.toText message.Payload
 

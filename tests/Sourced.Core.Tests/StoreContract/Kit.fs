@@ -62,6 +62,16 @@ let snapshot (store: IMessageStore) =
             |> List.map (fun message -> message.Id, message.StreamId, message.Seq, message.Position)
     }
 
+/// After a failed operation: the log is as it was, and nothing was scheduled (the clock moves past any due time).
+let expectNothingChanged (clock: ManualClock) (store: IMessageStore) before =
+    task {
+        let! after = snapshot store
+        Expect.equal after before "nothing stored"
+        clock.Advance(TimeSpan.FromSeconds 2.0)
+        let! promoted = store.PromoteDueAsync ct
+        Expect.equal promoted 0 "nothing scheduled"
+    }
+
 let register (store: IMessageStore) (group: string) (types: string list) (startFrom: StartFrom) =
     store.RegisterGroupAsync(
         {
