@@ -60,6 +60,12 @@ type ConcurrencyConflictException(streamId: string, expectedSeq: int64, actualSe
     member _.ExpectedSeq = expectedSeq
     member _.ActualSeq = actualSeq
 
+/// A worker holds a claim on the stream a transaction wants to process for a group: try again shortly.
+type StreamBusyException(group: string, streamId: string) =
+    inherit Exception($"Stream '{streamId}' is being processed by a worker of group '{group}'; try again shortly.")
+    member _.Group = group
+    member _.StreamId = streamId
+
 /// A decision refused a command (raised through `reject` in `decide`); no events were produced.
 type CommandRejectedException(reason: string) =
     inherit Exception(reason)

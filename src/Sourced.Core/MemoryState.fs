@@ -6,6 +6,14 @@ open System.Collections.Generic
 /// The memory store's handle on a claim: a token, and the group's reset epoch when it was taken.
 type internal MemoryClaim = { Token: Guid; Epoch: int64 }
 
+/// Who holds a claim on a stream, and since when.
+type internal Holder =
+    {
+        Token: Guid
+        Worker: string
+        Since: DateTimeOffset
+    }
+
 /// Where one consumer group is in one stream: `Acked` is the last acknowledged seq, `High` the highest
 /// ever acknowledged (replay detection survives resets), `Origin` where the group started in this stream.
 type internal Offset =
@@ -31,10 +39,10 @@ type internal GroupData(info: GroupInfo) =
     /// Streams with pending messages, ordered by the position of their first pending message.
     member val Pending = SortedSet<struct (int64 * string)>()
     member val PendingAt = Dictionary<string, int64>()
-    /// Claimed streams and their claim tokens.
-    member val Claims = Dictionary<string, Guid>()
+    member val Claims = Dictionary<string, Holder>()
 
-/// The in-memory log and its indexes. Not thread-safe: `MemoryStore` serialises access.
+/// The in-memory log, its indexes, groups and scheduled messages. Not thread-safe: `MemoryStore` serialises
+/// access. While `Journal` is set (a transaction), every change records how to undo itself.
 type internal MemoryState() =
     let log = ResizeArray<Message>()
     let streams = Dictionary<string, ResizeArray<Message>>()
@@ -42,6 +50,23 @@ type internal MemoryState() =
     let correlations = Dictionary<Guid, ResizeArray<Message>>()
     let groups = Dictionary<string, GroupData>()
     let groupsByType = Dictionary<string, ResizeArray<GroupData>>()
+    let scheduled = SortedDictionary<struct (DateTimeOffset * int64), Message>()
+    let scheduledIds = HashSet<Guid>()
+    let mutable scheduledCount = 0L
+    let heartbeats = Dictionary<string, DateTimeOffset>()
+
+    member val Journal: ResizeArray<unit -> unit> = null with get, set
+
+    member private state.Undo(step: unit -> unit) =
+        if not (isNull state.Journal) then
+            state.Journal.Add step
+
+    /// Undoes the journal's changes, newest first, and stops journaling.
+    member state.Rollback() =
+        for index in state.Journal.Count - 1 .. -1 .. 0 do
+            state.Journal[index]()
+
+        state.Journal <- null
 
     member _.Log = log
     member _.Groups = groups
@@ -53,7 +78,9 @@ type internal MemoryState() =
 
     member state.LastSeq(streamId: string) : int64 = int64 (state.Stream streamId).Count
 
-    member _.Contains(id: Guid) = ids.Contains id
+    /// Whether the id is taken, by a stored or a scheduled message.
+    member _.Contains(id: Guid) =
+        ids.Contains id || scheduledIds.Contains id
 
     member _.Correlation(correlationId: Guid) : IReadOnlyList<Message> =
         match correlations.TryGetValue correlationId with
@@ -65,13 +92,28 @@ type internal MemoryState() =
         | true, group -> group
         | _ -> invalidArg (nameof groupId) $"No consumer group '{groupId}' is registered."
 
-    /// Recomputes whether a group has pending messages in a stream, and from which position.
-    member state.Refresh(group: GroupData, streamId: string) =
+    member private state.SetPending(group: GroupData, streamId: string, position: int64) =
+        group.Pending.Add(struct (position, streamId)) |> ignore
+        group.PendingAt[streamId] <- position
+
+        state.Undo(fun () ->
+            group.Pending.Remove(struct (position, streamId)) |> ignore
+            group.PendingAt.Remove streamId |> ignore)
+
+    member private state.ClearPending(group: GroupData, streamId: string) =
         match group.PendingAt.TryGetValue streamId with
         | true, position ->
             group.Pending.Remove(struct (position, streamId)) |> ignore
             group.PendingAt.Remove streamId |> ignore
+
+            state.Undo(fun () ->
+                group.Pending.Add(struct (position, streamId)) |> ignore
+                group.PendingAt[streamId] <- position)
         | _ -> ()
+
+    /// Recomputes whether a group has pending messages in a stream, and from which position.
+    member state.Refresh(group: GroupData, streamId: string) =
+        state.ClearPending(group, streamId)
 
         match group.Offsets.TryGetValue streamId with
         | true, offset ->
@@ -82,9 +124,22 @@ type internal MemoryState() =
                 index <- index + 1
 
             if index < messages.Count then
-                group.Pending.Add(struct (messages[index].Position, streamId)) |> ignore
-                group.PendingAt[streamId] <- messages[index].Position
+                state.SetPending(group, streamId, messages[index].Position)
         | _ -> ()
+
+    /// Moves a group's offset in a stream forward (never back); `High` remembers what was processed.
+    member state.Advance(group: GroupData, streamId: string, seq: int64, moveAcked: bool) =
+        let offset = group.Offsets[streamId]
+        let acked, high = offset.Acked, offset.High
+
+        if moveAcked then
+            offset.Acked <- max offset.Acked seq
+
+        offset.High <- max offset.High seq
+
+        state.Undo(fun () ->
+            offset.Acked <- acked
+            offset.High <- high)
 
     member private state.Track(group: GroupData, message: Message) =
         if not (group.Offsets.ContainsKey message.StreamId) then
@@ -100,9 +155,10 @@ type internal MemoryState() =
                     Origin = origin
                 }
 
+            state.Undo(fun () -> group.Offsets.Remove message.StreamId |> ignore)
+
         if not (group.PendingAt.ContainsKey message.StreamId) then
-            group.Pending.Add(struct (message.Position, message.StreamId)) |> ignore
-            group.PendingAt[message.StreamId] <- message.Position
+            state.SetPending(group, message.StreamId, message.Position)
 
     /// Stores one message whose seq is already the stream's next; returns it with its position.
     member state.Add(message: Message) : Message =
@@ -114,13 +170,21 @@ type internal MemoryState() =
         log.Add stored
         ids.Add stored.Id |> ignore
 
-        match streams.TryGetValue stored.StreamId with
-        | true, messages -> messages.Add stored
-        | _ -> streams[stored.StreamId] <- ResizeArray [ stored ]
+        state.Undo(fun () ->
+            log.RemoveAt(log.Count - 1)
+            ids.Remove stored.Id |> ignore)
 
-        match correlations.TryGetValue stored.CorrelationId with
-        | true, messages -> messages.Add stored
-        | _ -> correlations[stored.CorrelationId] <- ResizeArray [ stored ]
+        let append (index: Dictionary<'Key, ResizeArray<Message>>) (key: 'Key) =
+            match index.TryGetValue key with
+            | true, messages ->
+                messages.Add stored
+                state.Undo(fun () -> messages.RemoveAt(messages.Count - 1))
+            | _ ->
+                index[key] <- ResizeArray [ stored ]
+                state.Undo(fun () -> index.Remove key |> ignore)
+
+        append streams stored.StreamId
+        append correlations stored.CorrelationId
 
         match groupsByType.TryGetValue stored.Type with
         | true, interested ->
@@ -129,6 +193,64 @@ type internal MemoryState() =
         | _ -> ()
 
         stored
+
+    /// Keeps a message aside until `at`, noting when it was scheduled.
+    member state.Schedule(at: DateTimeOffset, message: Message, now: DateTimeOffset) =
+        scheduledCount <- scheduledCount + 1L
+        let key = struct (at, scheduledCount)
+
+        scheduled[key] <-
+            message
+            |> Message.withMetadata MetadataKeys.ScheduledAt (Json.write (fun writer -> writer.WriteStringValue now))
+
+        scheduledIds.Add message.Id |> ignore
+
+        state.Undo(fun () ->
+            scheduled.Remove key |> ignore
+            scheduledIds.Remove message.Id |> ignore)
+
+    /// Appends the scheduled messages due at `now`, in due-time then scheduling order.
+    member state.PromoteDue(now: DateTimeOffset) : Message list =
+        let due =
+            scheduled
+            |> Seq.takeWhile (fun entry ->
+                let struct (at, _) = entry.Key
+                at <= now)
+            |> List.ofSeq
+
+        [
+            for entry in due do
+                scheduled.Remove entry.Key |> ignore
+                scheduledIds.Remove entry.Value.Id |> ignore
+
+                state.Add
+                    { entry.Value with
+                        Seq = state.LastSeq entry.Value.StreamId + 1L
+                        CreatedAt = now
+                    }
+        ]
+
+    member _.Heartbeat(worker: string, now: DateTimeOffset) = heartbeats[worker] <- now
+
+    /// Frees claims whose worker has been silent since before `cutoff`.
+    member _.Reclaim(cutoff: DateTimeOffset) : int =
+        let stale =
+            [
+                for group in groups.Values do
+                    for pair in group.Claims do
+                        let seen =
+                            match heartbeats.TryGetValue pair.Value.Worker with
+                            | true, at -> max at pair.Value.Since
+                            | _ -> pair.Value.Since
+
+                        if seen < cutoff then
+                            group, pair.Key
+            ]
+
+        for group, streamId in stale do
+            group.Claims.Remove streamId |> ignore
+
+        stale.Length
 
     member private _.Index() =
         groupsByType.Clear()
@@ -173,16 +295,28 @@ type internal MemoryState() =
                     if group.Types.Contains message.Type then
                         state.Track(group, message)
 
+    /// The pending messages of a group's stream after its offset, of its types, up to `limit` and `upTo`.
+    member state.PendingIn(group: GroupData, streamId: string, limit: int, upTo: int64) : Pending list =
+        match group.Offsets.TryGetValue streamId with
+        | true, offset ->
+            state.Stream streamId
+            |> Seq.skip (int offset.Acked)
+            |> Seq.takeWhile (fun message -> message.Seq <= upTo)
+            |> Seq.filter (fun message -> group.Types.Contains message.Type)
+            |> Seq.truncate limit
+            |> Seq.map (fun message ->
+                {
+                    Message = message
+                    Replaying = message.Seq <= offset.High
+                })
+            |> List.ofSeq
+        | _ -> []
+
     member state.Stats(group: GroupData) : GroupStats =
         let lag =
             group.PendingAt.Keys
             |> Seq.sumBy (fun streamId ->
-                let acked = group.Offsets[streamId].Acked
-
-                state.Stream streamId
-                |> Seq.filter (fun message -> message.Seq > acked && group.Types.Contains message.Type)
-                |> Seq.length
-                |> int64)
+                state.PendingIn(group, streamId, Int32.MaxValue, Int64.MaxValue).Length |> int64)
 
         {
             Id = group.Info.Id
@@ -210,27 +344,21 @@ type internal MemoryState() =
                     if group.Claims.ContainsKey streamId then
                         None
                     else
-                        let offset = group.Offsets[streamId]
-
-                        let batch =
-                            state.Stream streamId
-                            |> Seq.skip (int offset.Acked)
-                            |> Seq.filter (fun message -> group.Types.Contains message.Type)
-                            |> Seq.truncate (max 1 request.BatchSize)
-                            |> Seq.map (fun message ->
-                                {
-                                    Message = message
-                                    Replaying = message.Seq <= offset.High
-                                })
-                            |> List.ofSeq
-
-                        if batch.IsEmpty then None else Some(streamId, batch))
+                        match state.PendingIn(group, streamId, max 1 request.BatchSize, Int64.MaxValue) with
+                        | [] -> None
+                        | batch -> Some(streamId, batch))
 
             match candidate with
             | None -> None
             | Some(streamId, batch) ->
                 let token = Guid.NewGuid()
-                group.Claims[streamId] <- token
+
+                group.Claims[streamId] <-
+                    {
+                        Token = token
+                        Worker = request.Worker
+                        Since = now
+                    }
 
                 Some
                     {

@@ -1,20 +1,16 @@
 namespace Sourced
 
 open System
-open System.Collections.Generic
 open System.Threading
 open System.Threading.Tasks
 
-
 /// The in-memory store: the whole contract, thread-safe, for tests, samples and single-process apps.
-/// Every operation runs under one async lock; `Sync` actions run inside it, so they must not call the store.
+/// Every operation runs under one async lock. Transactions and completions record undo steps and roll
+/// back on failure; their `Sync` actions run inside the lock, so they must not call the store.
 type MemoryStore(clock: TimeProvider) =
     let state = MemoryState()
-    let scheduled = SortedDictionary<struct (DateTimeOffset * int64), Message>()
-    let scheduledIds = HashSet<Guid>()
-    let mutable scheduledCount = 0L
     let gate = new SemaphoreSlim(1, 1)
-    let insideSync = AsyncLocal<bool>()
+    let insideLock = AsyncLocal<bool>()
     let listeners = ResizeArray<StoreNotification -> unit>()
 
     let notify (notification: StoreNotification) =
@@ -27,74 +23,104 @@ type MemoryStore(clock: TimeProvider) =
             with _ ->
                 ()
 
-    let locked (ct: CancellationToken) (work: unit -> Task<'T>) : Task<'T> =
-        task {
-            if insideSync.Value then
-                invalidOp "A Sync action must not call the memory store whose transaction it runs in."
-
-            do! gate.WaitAsync(ct)
-
-            try
-                return! work ()
-            finally
-                gate.Release() |> ignore
-        }
-
-    let lockedSync ct (work: unit -> 'T) =
-        locked ct (fun () -> Task.FromResult(work ()))
-
     let appended (messages: Message list) =
         if not messages.IsEmpty then
             notify (
                 StoreNotification.MessagesAppended(messages |> List.map (fun message -> message.Type) |> List.distinct)
             )
 
-    let validateNew (messages: Message list) =
-        let seen = HashSet<Guid>()
+    let locked (ct: CancellationToken) (work: unit -> Task<'T>) : Task<'T> =
+        task {
+            if insideLock.Value then
+                invalidOp
+                    "The memory store was called from inside one of its own transactions (a Sync action, say): use the transaction given to you instead."
 
-        for message in messages do
-            if String.IsNullOrWhiteSpace message.StreamId then
-                invalidArg (nameof messages) $"A '{message.Type}' message has no stream id."
+            do! gate.WaitAsync(ct)
+            insideLock.Value <- true
 
-            if String.IsNullOrWhiteSpace message.Type then
-                invalidArg (nameof messages) $"A message for stream '{message.StreamId}' has no type."
+            try
+                return! work ()
+            finally
+                insideLock.Value <- false
+                gate.Release() |> ignore
+        }
 
-            if
-                state.Contains message.Id
-                || scheduledIds.Contains message.Id
-                || not (seen.Add message.Id)
-            then
-                invalidArg
-                    (nameof messages)
-                    $"Message {message.Id} ('{message.Type}', stream '{message.StreamId}') is already stored."
+    let lockedSync ct (work: unit -> 'T) =
+        locked ct (fun () -> Task.FromResult(work ()))
 
-    let schedule (at: DateTimeOffset) (message: Message) =
-        scheduledCount <- scheduledCount + 1L
-        scheduledIds.Add message.Id |> ignore
+    /// Runs `work` on a transaction under the lock; an `Error` or an exception rolls everything back.
+    /// Notifies subscribers of what a committed transaction appended.
+    let transact ct (work: MemoryTransaction -> Task<Result<'T, 'Error>>) : Task<Result<'T, 'Error>> =
+        task {
+            let! outcome, stored =
+                locked ct (fun () ->
+                    task {
+                        let transaction = MemoryTransaction(state, clock, ct)
+                        state.Journal <- ResizeArray()
+                        let mutable committed = false
 
-        scheduled[struct (at, scheduledCount)] <-
-            message
-            |> Message.withMetadata
-                MetadataKeys.ScheduledAt
-                (Json.write (fun writer -> writer.WriteStringValue(clock.GetUtcNow())))
+                        try
+                            let! outcome = work transaction
 
-    let release (claim: Claim) =
-        let handle = claim.Token :?> MemoryClaim
+                            match outcome with
+                            | Ok _ ->
+                                state.Journal <- null
+                                committed <- true
+                            | Error _ -> ()
 
-        match state.Groups.TryGetValue claim.Group with
-        | true, group ->
-            match group.Claims.TryGetValue claim.StreamId with
-            | true, token when token = handle.Token -> group.Claims.Remove claim.StreamId |> ignore
-            | _ -> ()
-        | _ -> ()
+                            return outcome, transaction.Appended
+                        finally
+                            if not committed then
+                                state.Rollback()
+                    })
 
-    let holds (claim: Claim) =
+            appended stored
+            return outcome
+        }
+
+    let immediately (result: 'T) : Task<Result<'T, exn>> = Task.FromResult(Ok result)
+
+    let run ct (work: MemoryTransaction -> 'T) : Task<'T> =
+        task {
+            match! transact ct (fun transaction -> immediately (work transaction)) with
+            | Ok result -> return result
+            | Error(error: exn) -> return raise error
+        }
+
+    let holder (claim: Claim) =
         let handle = claim.Token :?> MemoryClaim
         let group = state.Group claim.Group
 
         match group.Claims.TryGetValue claim.StreamId with
-        | true, token when token = handle.Token -> group
-        | _ -> invalidOp $"The claim of group '{claim.Group}' on stream '{claim.StreamId}' is no longer held."
+        | true, holder when holder.Token = handle.Token -> Some group
+        | _ -> None
+
+    let release (claim: Claim) =
+        match state.Groups.TryGetValue claim.Group with
+        | true, group when (holder claim).IsSome -> group.Claims.Remove claim.StreamId |> ignore
+        | _ -> ()
+
+    let checkPrefix (claim: Claim) (handled: Handled list) =
+        let isPrefix =
+            handled.Length <= claim.Messages.Length
+            && List.forall2
+                (fun (item: Handled) (pending: Pending) -> item.Message.Id = pending.Message.Id)
+                handled
+                (List.truncate handled.Length claim.Messages)
+
+        if not isPrefix then
+            invalidArg (nameof handled) $"Handled messages must be a prefix of the claim on stream '{claim.StreamId}'."
+
+    /// After a completion: the offset moves (unless a reset came since the claim: then only what was
+    /// processed is remembered, so it replays), and a group that was retrying is healthy again.
+    let acknowledge (group: GroupData) (claim: Claim) (seq: int64) =
+        let sameEpoch = (claim.Token :?> MemoryClaim).Epoch = group.Epoch
+        state.Advance(group, claim.StreamId, seq, sameEpoch)
+
+        if group.RetryCount > 0 || group.RetryAt.IsSome then
+            group.RetryCount <- 0
+            group.RetryAt <- None
+            group.Error <- None
 
     new() = MemoryStore(TimeProvider.System)
 
@@ -111,42 +137,11 @@ type MemoryStore(clock: TimeProvider) =
         member _.Clock = clock
 
         member _.AppendAsync(streamId, expectedSeq, messages, ct) =
-            task {
-                MemoryPlan.checkSequence streamId expectedSeq messages
-
-                let! result =
-                    lockedSync ct (fun () ->
-                        validateNew messages
-                        let actual = state.LastSeq streamId
-
-                        if actual <> expectedSeq then
-                            AppendResult.Conflict actual
-                        else
-                            AppendResult.Appended(messages |> List.map state.Add))
-
-                match result with
-                | AppendResult.Appended stored -> appended stored
-                | AppendResult.Conflict _ -> ()
-
-                return result
-            }
+            MemoryTransaction.CheckSequence(streamId, expectedSeq, messages)
+            run ct (fun transaction -> transaction.Append(streamId, expectedSeq, messages))
 
         member _.AppendNextAsync(messages, ct) =
-            task {
-                let! stored =
-                    lockedSync ct (fun () ->
-                        validateNew messages
-
-                        messages
-                        |> List.map (fun message ->
-                            state.Add
-                                { message with
-                                    Seq = state.LastSeq message.StreamId + 1L
-                                }))
-
-                appended stored
-                return stored
-            }
+            run ct (fun transaction -> transaction.AppendNext messages)
 
         member _.ReadStreamAsync(streamId, after, upTo, ct) =
             lockedSync ct (fun () ->
@@ -169,39 +164,10 @@ type MemoryStore(clock: TimeProvider) =
                 |> List.ofSeq)
 
         member _.ScheduleAsync(at, messages, ct) =
-            lockedSync ct (fun () ->
-                validateNew messages
-
-                for message in messages do
-                    schedule at message)
+            run ct (fun transaction -> transaction.Schedule(at, messages)) :> Task
 
         member _.PromoteDueAsync(ct) =
-            task {
-                let! promoted =
-                    lockedSync ct (fun () ->
-                        let now = clock.GetUtcNow()
-
-                        let due =
-                            scheduled
-                            |> Seq.takeWhile (fun entry -> let struct (at, _) = entry.Key in at <= now)
-                            |> List.ofSeq
-
-                        [
-                            for entry in due do
-                                scheduled.Remove entry.Key |> ignore
-                                let message = entry.Value
-                                scheduledIds.Remove message.Id |> ignore
-
-                                state.Add
-                                    { message with
-                                        Seq = state.LastSeq message.StreamId + 1L
-                                        CreatedAt = now
-                                    }
-                        ])
-
-                appended promoted
-                return promoted.Length
-            }
+            run ct (fun transaction -> transaction.Promote().Length)
 
         member _.RegisterGroupAsync(group, ct) =
             if String.IsNullOrWhiteSpace group.Id then
@@ -262,75 +228,51 @@ type MemoryStore(clock: TimeProvider) =
 
         member _.CompleteAsync(claim, handled, ct) =
             task {
-                let! stored =
-                    locked ct (fun () ->
+                checkPrefix claim handled
+
+                let! outcome =
+                    transact ct (fun transaction ->
                         task {
-                            let group = holds claim
-
-                            try
-                                match MemoryPlan.steps state claim handled with
-                                | Error conflict -> return Error conflict
-                                | Ok(acked, steps) ->
-                                    steps
-                                    |> List.choose (fun step ->
-                                        match step with
-                                        | Step.Store message
-                                        | Step.Schedule(_, message) -> Some message
-                                        | Step.Sync _ -> None)
-                                    |> validateNew
-
-                                    insideSync.Value <- true
-
-                                    try
-                                        for step in steps do
-                                            match step with
-                                            | Step.Sync run ->
-                                                do!
-                                                    run
-                                                        {
-                                                            Transaction = None
-                                                            CancellationToken = ct
-                                                        }
-                                            | _ -> ()
-                                    finally
-                                        insideSync.Value <- false
-
-                                    let stored =
-                                        [
-                                            for step in steps do
-                                                match step with
-                                                | Step.Store message -> state.Add message
-                                                | Step.Schedule(at, message) -> schedule at message
-                                                | Step.Sync _ -> ()
-                                        ]
-
-                                    match acked with
-                                    | Some seq ->
-                                        let offset = group.Offsets[claim.StreamId]
-
-                                        // NOTE: a reset since the claim wins: the offset stays where the reset
-                                        // put it, but what was processed is remembered, so it replays.
-                                        if (claim.Token :?> MemoryClaim).Epoch = group.Epoch then
-                                            offset.Acked <- max offset.Acked seq
-
-                                        offset.High <- max offset.High seq
-                                    | None -> ()
-
-                                    return Ok stored
-                            finally
-                                release claim
-                                state.Refresh(group, claim.StreamId)
+                            match holder claim with
+                            | None ->
+                                return
+                                    invalidOp
+                                        $"The claim of group '{claim.Group}' on stream '{claim.StreamId}' is no longer held."
+                            | Some group ->
+                                try
+                                    match! Store.executeAsync transaction handled ct with
+                                    | Error conflict -> return Error conflict
+                                    | Ok acknowledged ->
+                                        acknowledged |> Option.iter (acknowledge group claim)
+                                        return Ok()
+                                finally
+                                    release claim
+                                    state.Refresh(group, claim.StreamId)
                         })
 
-                match stored with
-                | Ok stored ->
-                    appended stored
-                    return CompleteResult.Completed
+                match outcome with
+                | Ok() -> return CompleteResult.Completed
                 | Error conflict -> return conflict
             }
 
         member _.ReleaseAsync(claim, ct) =
             lockedSync ct (fun () -> release claim) :> Task
+
+        member _.HeartbeatAsync(workers, ct) =
+            lockedSync ct (fun () ->
+                for worker in workers do
+                    state.Heartbeat(worker, clock.GetUtcNow()))
+            :> Task
+
+        member _.ReclaimAsync(staleAfter, ct) =
+            lockedSync ct (fun () -> state.Reclaim(clock.GetUtcNow() - staleAfter))
+
+        member _.TransactAsync<'T>(work: IStoreTransaction -> Task<'T>, ct) : Task<'T> =
+            task {
+                match! transact ct (fun transaction -> task { let! result = work transaction in return Ok result }) with
+                | Ok result -> return result
+                | Error(error: exn) -> return raise error
+            }
 
         member _.Subscribe(listener) =
             lock listeners (fun () -> listeners.Add listener)

@@ -5,7 +5,7 @@ open System.Threading
 open System.Threading.Tasks
 
 /// The outcome of an optimistic append.
-[<RequireQualifiedAccess; NoEquality; NoComparison>]
+[<RequireQualifiedAccess; NoComparison>]
 type AppendResult =
     /// Stored, with their global positions.
     | Appended of Message list
@@ -92,6 +92,29 @@ type StoreNotification =
     | MessagesAppended of types: string list
     | GroupStarted of group: string
 
+/// Store operations inside one transaction (`IMessageStore.TransactAsync`): they commit together or not at all,
+/// and each sees the ones before it.
+type IStoreTransaction =
+    /// For `Sync` actions run inside this transaction.
+    abstract SyncContext: SyncContext
+
+    abstract AppendAsync:
+        streamId: string * expectedSeq: int64 * messages: Message list * ct: CancellationToken -> Task<AppendResult>
+
+    abstract AppendNextAsync: messages: Message list * ct: CancellationToken -> Task<Message list>
+
+    abstract ReadStreamAsync:
+        streamId: string * after: int64 * upTo: int64 option * ct: CancellationToken -> Task<Message list>
+
+    abstract ScheduleAsync: at: DateTimeOffset * messages: Message list * ct: CancellationToken -> Task
+
+    /// A group's unprocessed messages in a stream, up to a seq, with their replay flags. A stream a worker
+    /// holds a claim on is waited for, or refused with `StreamBusyException`.
+    abstract PendingAsync: group: string * streamId: string * upTo: int64 * ct: CancellationToken -> Task<Pending list>
+
+    /// Marks a group's messages of a stream processed up to a seq (offsets never move backwards).
+    abstract AcknowledgeAsync: group: string * streamId: string * seq: int64 * ct: CancellationToken -> Task
+
 /// The store contract. Both stores pass one contract test suite.
 type IMessageStore =
     /// The store's clock: due times of scheduled messages and retry times are read against it.
@@ -141,11 +164,22 @@ type IMessageStore =
     abstract ClaimAsync: request: ClaimRequest * ct: CancellationToken -> Task<Claim option>
 
     /// Executes the actions of `handled` (a prefix of the claim's messages, up to the first `Retry`) and
-    /// advances the offset past the last one, in one transaction; always ends the claim.
+    /// advances the offset past the last one, in one transaction; always ends the claim. Acknowledging
+    /// anything clears the group's retry count, retry time and error: it is healthy again.
     abstract CompleteAsync: claim: Claim * handled: Handled list * ct: CancellationToken -> Task<CompleteResult>
 
     /// Gives the claim up without acknowledging anything.
     abstract ReleaseAsync: claim: Claim * ct: CancellationToken -> Task
+
+    /// Records that these workers are alive.
+    abstract HeartbeatAsync: workers: string list * ct: CancellationToken -> Task
+
+    /// Frees the claims of workers silent for longer than `staleAfter` (counted from their last heartbeat
+    /// or claim); returns how many. A freed claim can no longer be completed.
+    abstract ReclaimAsync: staleAfter: TimeSpan * ct: CancellationToken -> Task<int>
+
+    /// Runs `work` in one transaction: everything it does is stored, or nothing is (it raised).
+    abstract TransactAsync<'T> : work: (IStoreTransaction -> Task<'T>) * ct: CancellationToken -> Task<'T>
 
     /// Wake-ups after appends and group restarts (a hint: polling stays the source of truth).
     abstract Subscribe: listener: (StoreNotification -> unit) -> IDisposable
@@ -178,3 +212,49 @@ module Store =
             },
             ct
         )
+
+    /// Executes the actions of `handled` in order through a transaction, stopping before the first entry with a
+    /// `Retry`; the `Sync` actions run last, once every append has succeeded, so a conflicting batch never syncs.
+    /// Returns the seq to acknowledge up to, or the conflict that must cancel the transaction.
+    let executeAsync
+        (transaction: IStoreTransaction)
+        (handled: Handled list)
+        (ct: CancellationToken)
+        : Task<Result<int64 option, CompleteResult>> =
+        task {
+            let mutable acknowledged = None
+            let mutable conflict = None
+            let syncs = ResizeArray<SyncContext -> Task<unit>>()
+
+            let processed =
+                handled
+                |> List.takeWhile (fun item -> not (item.Actions |> List.exists (fun action -> action.IsRetry)))
+
+            for item in processed do
+                for action in item.Actions do
+                    if conflict.IsNone then
+                        match action with
+                        | Action.AppendAfter(streamId, expected, messages) ->
+                            match! transaction.AppendAsync(streamId, expected, messages, ct) with
+                            | AppendResult.Conflict actual ->
+                                conflict <- Some(CompleteResult.Conflict(streamId, expected, actual))
+                            | AppendResult.Appended _ -> ()
+                        | Action.AppendNext messages ->
+                            let! _ = transaction.AppendNextAsync(messages, ct)
+                            ()
+                        | Action.Schedule(at, messages) -> do! transaction.ScheduleAsync(at, messages, ct)
+                        | Action.Sync run -> syncs.Add run
+                        | Action.Ack
+                        | Action.Retry -> ()
+
+                if conflict.IsNone then
+                    acknowledged <- Some item.Message.Seq
+
+            match conflict with
+            | Some conflict -> return Error conflict
+            | None ->
+                for run in syncs do
+                    do! run transaction.SyncContext
+
+                return Ok acknowledged
+        }

@@ -63,7 +63,7 @@ type Action =
     | AppendNext of messages: Message list
     /// Append each message to its stream once `at` has passed.
     | Schedule of at: DateTimeOffset * messages: Message list
-    /// A side effect run inside the transaction that commits the batch.
+    /// A side effect run inside the transaction that commits the batch, after all of its appends succeeded.
     | Sync of run: (SyncContext -> Task<unit>)
     /// Do not acknowledge this message (nor the rest of the batch): it will be claimed again.
     | Retry

@@ -115,5 +115,8 @@ let intercept
         member _.ClaimAsync(request, ct) = inner.ClaimAsync(request, ct)
         member _.CompleteAsync(claim, handled, ct) = inner.CompleteAsync(claim, handled, ct)
         member _.ReleaseAsync(claim, ct) = inner.ReleaseAsync(claim, ct)
+        member _.HeartbeatAsync(workers, ct) = inner.HeartbeatAsync(workers, ct)
+        member _.ReclaimAsync(staleAfter, ct) = inner.ReclaimAsync(staleAfter, ct)
+        member _.TransactAsync(work, ct) = inner.TransactAsync(work, ct)
         member _.Subscribe(listener) = inner.Subscribe(listener)
     }

@@ -20,6 +20,7 @@ let tests (name: string) (create: TimeProvider -> Task<IMessageStore>) : Test =
             Claiming.tests create
             Completing.tests create
             Notifying.tests create
+            Transactions.tests create
         ]
 
 let memory =
