@@ -10,51 +10,15 @@ open System.Threading.Tasks
 [<RequireQualifiedAccess>]
 module Drain =
 
-    /// Claims, handles and completes one batch for a reactor; false when it had nothing to do.
+    /// One step for a reactor (batch size 1 unless it has its own); false when it had nothing to do.
     let stepAsync (store: IMessageStore) (reactor: Reactor) (worker: string) (ct: CancellationToken) : Task<bool> =
         task {
-            let request =
-                {
-                    Group = reactor.Group
-                    Worker = worker
-                    BatchSize = defaultArg reactor.BatchSize 1
-                    WithHistory = reactor.NeedsHistory
-                }
-
-            match! store.ClaimAsync(request, ct) with
-            | None -> return false
-            | Some claim ->
-                let batch =
-                    {
-                        Group = claim.Group
-                        StreamId = claim.StreamId
-                        Messages = claim.Messages
-                        History = claim.History
-                        Now = store.Clock.GetUtcNow()
-                        NewId = Guid.CreateVersion7
-                    }
-
-                let! result =
-                    task {
-                        try
-                            let! result = reactor.Handle batch ct
-                            return Interpreter.correlate result
-                        with error ->
-                            return
-                                {
-                                    Handled = []
-                                    Failure = Some((List.head claim.Messages).Message, error)
-                                }
-                    }
-
-                match! store.CompleteAsync(claim, result.Handled, ct) with
-                | CompleteResult.Completed
-                | CompleteResult.Conflict _ -> ()
-
-                match result.Failure with
-                | Some(_, error) -> ExceptionDispatchInfo.Capture(error).Throw()
-                | None -> ()
-
+            match! Processing.stepAsync store reactor worker 1 ct with
+            | StepOutcome.Idle -> return false
+            | StepOutcome.Completed _
+            | StepOutcome.Conflicted _ -> return true
+            | StepOutcome.Failed(_, _, _, _, error) ->
+                ExceptionDispatchInfo.Capture(error).Throw()
                 return true
         }
 
