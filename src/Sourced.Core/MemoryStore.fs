@@ -178,11 +178,15 @@ type MemoryStore(clock: TimeProvider) =
         member _.StopGroupAsync(groupId, reason, error, ct) =
             lockedSync ct (fun () ->
                 let group = state.Group groupId
-                group.Status <- GroupStatus.Stopped
-                group.Reason <- Some reason
-                group.Error <- error |> Option.orElse group.Error
-                group.RetryAt <- None)
-            :> Task
+                let active = group.Status = GroupStatus.Active
+
+                if active then
+                    group.Status <- GroupStatus.Stopped
+                    group.Reason <- Some reason
+                    group.Error <- error |> Option.orElse group.Error
+                    group.RetryAt <- None
+
+                active)
 
         member _.StartGroupAsync(groupId, ct) =
             task {
@@ -208,13 +212,22 @@ type MemoryStore(clock: TimeProvider) =
                     state.Refresh(group, pair.Key))
             :> Task
 
-        member _.RetryGroupAtAsync(groupId, at, retryCount, error, ct) =
+        member _.RetryGroupAtAsync(groupId, at, attempt, error, ct) =
             lockedSync ct (fun () ->
                 let group = state.Group groupId
-                group.RetryAt <- Some at
-                group.RetryCount <- retryCount
-                group.Error <- Some error)
-            :> Task
+                let paused = group.RetryAt |> Option.exists (fun until -> until > clock.GetUtcNow())
+
+                let applies =
+                    group.Status = GroupStatus.Active
+                    && group.RetryCount = attempt - 1
+                    && not paused
+
+                if applies then
+                    group.RetryAt <- Some at
+                    group.RetryCount <- attempt
+                    group.Error <- Some error
+
+                applies)
 
         member _.GroupStatsAsync(ct) =
             lockedSync ct (fun () ->

@@ -33,8 +33,11 @@ module Processing =
                     }
         }
 
-    /// Claims a batch for `reactor` (its batch size, or `batchSize`), handles it and completes it.
-    let stepAsync
+    /// Claims a batch for `reactor` (its batch size, or `batchSize`), handles it and completes it. When the
+    /// reactor fails, `onFailure` runs before the claim is given up, so no other worker takes the failed
+    /// message while its group's error strategy is still deciding.
+    let stepWithAsync
+        (onFailure: Message -> exn -> Task)
         (store: IMessageStore)
         (reactor: Reactor)
         (worker: string)
@@ -65,6 +68,10 @@ module Processing =
 
                 let! result = handleAsync reactor batch ct
 
+                match result.Failure with
+                | Some(message, error) -> do! onFailure message error
+                | None -> ()
+
                 let! completed =
                     task {
                         try
@@ -88,3 +95,7 @@ module Processing =
                 | Ok CompleteResult.Completed, None ->
                     return StepOutcome.Completed(claim.Group, claim.StreamId, result.Handled.Length)
         }
+
+    /// `stepWithAsync` with nothing to do before a failed batch is given up.
+    let stepAsync store reactor worker batchSize ct =
+        stepWithAsync (fun _ _ -> Task.CompletedTask) store reactor worker batchSize ct

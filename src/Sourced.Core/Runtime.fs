@@ -183,26 +183,43 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                     emit (RuntimeEvent.Trouble("error strategy", decideError))
                     Recovery.Stop
 
+            // NOTE: failures of one group at the same moment (two streams, two workers) count once: the store
+            // applies a retry only at the attempt it expects, and a stop only to an active group.
             match recovery with
             | Recovery.RetryAt at ->
-                do! store.RetryGroupAtAsync(reactor.Group, at, attempt, ErrorStrategy.record failure, aborting.Token)
-                emit (RuntimeEvent.Retrying(failure, at))
-                do! guarded "onRetry" (fun () -> Task.FromResult(strategy.OnRetry failure at))
+                let! applied =
+                    store.RetryGroupAtAsync(reactor.Group, at, attempt, ErrorStrategy.record failure, aborting.Token)
 
-                pause (at - store.Clock.GetUtcNow() + TimeSpan.FromMilliseconds 1.0)
-                |> fun waiting -> waiting.ContinueWith(fun (_: Task) -> wake reactor) |> ignore
+                if applied then
+                    emit (RuntimeEvent.Retrying(failure, at))
+                    do! guarded "onRetry" (fun () -> Task.FromResult(strategy.OnRetry failure at))
+
+                    pause (at - store.Clock.GetUtcNow() + TimeSpan.FromMilliseconds 1.0)
+                    |> fun waiting -> waiting.ContinueWith(fun (_: Task) -> wake reactor) |> ignore
             | Recovery.Stop ->
                 let reason = $"{error.GetType().Name}: {error.Message}"
-                do! store.StopGroupAsync(reactor.Group, reason, Some(ErrorStrategy.record failure), aborting.Token)
-                emit (RuntimeEvent.GroupStopped failure)
-                do! guarded "onStop" (fun () -> Task.FromResult(strategy.OnStop failure))
+
+                let! applied =
+                    store.StopGroupAsync(reactor.Group, reason, Some(ErrorStrategy.record failure), aborting.Token)
+
+                if applied then
+                    emit (RuntimeEvent.GroupStopped failure)
+                    do! guarded "onStop" (fun () -> Task.FromResult(strategy.OnStop failure))
         }
 
     /// One step for a reactor; false when there was nothing to do (or the store could not be reached).
     let step (worker: string) (reactor: Reactor) : Task<bool> =
         task {
+            // NOTE: a failure the reactor reports is recovered while its claim is still held; one that happens
+            // while executing actions has already lost its claim, and is recovered after.
+            let mutable recovered = false
+
+            let onFailure message error : Task =
+                recovered <- true
+                recover reactor message error
+
             try
-                match! Processing.stepAsync store reactor worker options.BatchSize aborting.Token with
+                match! Processing.stepWithAsync onFailure store reactor worker options.BatchSize aborting.Token with
                 | StepOutcome.Idle -> return false
                 | StepOutcome.Completed(group, streamId, handled) ->
                     conflicts.TryRemove(struct (group, streamId)) |> ignore
@@ -223,7 +240,9 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                     if handled > 0 then
                         emit (RuntimeEvent.BatchCompleted(group, streamId, handled))
 
-                    do! recover reactor message error
+                    if not recovered then
+                        do! recover reactor message error
+
                     return true
             with error ->
                 emit (RuntimeEvent.Trouble($"processing {reactor.Group}", error))
@@ -363,7 +382,7 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
 
     /// Stops a consumer group with a reason; its messages wait until it is started again.
     member _.StopGroupAsync(group: string, reason: string, ct: CancellationToken) : Task =
-        store.StopGroupAsync(group, reason, None, ct)
+        store.StopGroupAsync(group, reason, None, ct) :> Task
 
     /// Starts a stopped group again (its error and retries cleared) and wakes it.
     member _.StartGroupAsync(group: string, ct: CancellationToken) : Task = store.StartGroupAsync(group, ct)

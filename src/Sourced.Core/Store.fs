@@ -146,7 +146,9 @@ type IMessageStore =
     /// Creates the group (idempotent; a later registration updates its types).
     abstract RegisterGroupAsync: group: GroupInfo * ct: CancellationToken -> Task
 
-    abstract StopGroupAsync: group: string * reason: string * error: GroupError option * ct: CancellationToken -> Task
+    /// Stops an active group with a reason (and the error that stopped it); false when it was already stopped.
+    abstract StopGroupAsync:
+        group: string * reason: string * error: GroupError option * ct: CancellationToken -> Task<bool>
 
     /// Active again, with retries and errors cleared.
     abstract StartGroupAsync: group: string * ct: CancellationToken -> Task
@@ -154,9 +156,11 @@ type IMessageStore =
     /// Replays the group from its start: messages it processed before come back flagged as replays.
     abstract ResetGroupAsync: group: string * ct: CancellationToken -> Task
 
-    /// Pauses the group until `at`, recording the error and the retry count.
+    /// Pauses an active group until `at` for its `attempt`-th retry, recording the error. Applies only when the
+    /// group is at retry `attempt - 1` and not paused already, so that failures happening at once, or while it
+    /// waits, count once; false when it did not apply.
     abstract RetryGroupAtAsync:
-        group: string * at: DateTimeOffset * retryCount: int * error: GroupError * ct: CancellationToken -> Task
+        group: string * at: DateTimeOffset * attempt: int * error: GroupError * ct: CancellationToken -> Task<bool>
 
     abstract GroupStatsAsync: ct: CancellationToken -> Task<GroupStats list>
 

@@ -17,6 +17,8 @@ let all =
             HandlerTests.tests
             DirectUseTests.tests
             ScenarioTests.tests
+            ErrorStrategyTests.tests
+            RuntimeTests.tests
         ]
 
 [<EntryPoint>]

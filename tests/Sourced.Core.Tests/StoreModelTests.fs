@@ -431,7 +431,7 @@ let agrees (script: Script) =
             model <- Model.updateGroup model group Model.reset
         | Stop groupNumber ->
             let group = groupInfos[pick groupNumber groupInfos.Length].Id
-            finish (store.StopGroupAsync(group, "stopped by the script", None, ct))
+            finish (store.StopGroupAsync(group, "stopped by the script", None, ct) :> Task)
             model <- Model.updateGroup model group (fun group -> { group with Stopped = true })
         | Start groupNumber ->
             let group = groupInfos[pick groupNumber groupInfos.Length].Id

@@ -71,7 +71,10 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     do! register store "g" [ happened ] StartFrom.Beginning
                     do! register store "other" [ happened ] StartFrom.Beginning
                     let! _ = appendTo store "s" 0L [ message "s" happened 1 ]
-                    do! store.StopGroupAsync("g", "poison message", Some(failure "boom"), ct)
+                    let! stopped = store.StopGroupAsync("g", "poison message", Some(failure "boom"), ct)
+                    Expect.isTrue stopped "it was active"
+                    let! again = store.StopGroupAsync("g", "again", None, ct)
+                    Expect.isFalse again "already stopped: the first reason stays"
 
                     do! expectNoClaim store "g" "stopped"
                     let! stats = statsOf store "g"
@@ -87,8 +90,11 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                 task {
                     do! register store "g" [ happened ] StartFrom.Beginning
                     let! stored = appendTo store "s" 0L [ message "s" happened 1 ]
-                    do! store.RetryGroupAtAsync("g", clock.GetUtcNow().AddHours 1.0, 3, failure "flaky", ct)
-                    do! store.StopGroupAsync("g", "too many retries", Some(failure "boom"), ct)
+
+                    let! _ =
+                        store.RetryGroupAtAsync("g", clock.GetUtcNow().AddHours 1.0, 1, failure "flaky", ct)
+
+                    let! _ = store.StopGroupAsync("g", "too many retries", Some(failure "boom"), ct)
                     do! expectNoClaim store "g" "stopped"
                     do! store.StartGroupAsync("g", ct)
 
@@ -106,7 +112,7 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
             <| fun _ store ->
                 task {
                     do! register store "g" [ happened ] StartFrom.Beginning
-                    do! store.StopGroupAsync("g", "paused", None, ct)
+                    let! _ = store.StopGroupAsync("g", "paused", None, ct)
 
                     let subscription, started =
                         listen store (fun notification -> notification = StoreNotification.GroupStarted "g")
@@ -123,7 +129,9 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     do! register store "g" [ happened ] StartFrom.Beginning
                     let! _ = appendTo store "s" 0L [ message "s" happened 1 ]
                     let at = clock.GetUtcNow().AddSeconds 30.0
-                    do! store.RetryGroupAtAsync("g", at, 2, failure "timeout", ct)
+                    let! first = store.RetryGroupAtAsync("g", clock.GetUtcNow(), 1, failure "first", ct)
+                    let! second = store.RetryGroupAtAsync("g", at, 2, failure "timeout", ct)
+                    Expect.isTrue (first && second) "attempts 1 then 2 apply (the first pause ended at once)"
 
                     do! expectNoClaim store "g" "before the retry time"
                     let! stats = statsOf store "g"
@@ -139,12 +147,45 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     Expect.isSome claim "claims once the clock reaches the retry time"
                 }
 
+            contract "a retry applies only at the attempt the group is at, and never to a stopped group"
+            <| fun clock store ->
+                task {
+                    do! register store "g" [ happened ] StartFrom.Beginning
+                    let later = clock.GetUtcNow().AddSeconds 5.0
+                    let! first = store.RetryGroupAtAsync("g", later, 1, failure "a", ct)
+
+                    let! concurrent =
+                        store.RetryGroupAtAsync("g", later.AddSeconds 1.0, 1, failure "b", ct)
+
+                    let! skipping = store.RetryGroupAtAsync("g", later, 3, failure "c", ct)
+
+                    let! whilePaused =
+                        store.RetryGroupAtAsync("g", later.AddSeconds 9.0, 2, failure "d", ct)
+
+                    Expect.equal
+                        [ first; concurrent; skipping; whilePaused ]
+                        [ true; false; false; false ]
+                        "only attempt 1, once"
+
+                    let! stats = statsOf store "g"
+                    Expect.equal (stats.RetryCount, stats.RetryAt) (1, Some later) "the first one"
+                    clock.Advance(TimeSpan.FromSeconds 5.0)
+                    let! next = store.RetryGroupAtAsync("g", later.AddSeconds 10.0, 2, failure "e", ct)
+                    Expect.isTrue next "once the pause is over, the next attempt applies"
+                    let! _ = store.StopGroupAsync("g", "stop", None, ct)
+                    let! afterStop = store.RetryGroupAtAsync("g", later, 2, failure "d", ct)
+                    Expect.isFalse afterStop "a stopped group stays stopped"
+                }
+
             contract "a group retried at a past time claims at once"
             <| fun clock store ->
                 task {
                     do! register store "g" [ happened ] StartFrom.Beginning
                     let! _ = appendTo store "s" 0L [ message "s" happened 1 ]
-                    do! store.RetryGroupAtAsync("g", clock.GetUtcNow().AddSeconds(-1.0), 1, failure "timeout", ct)
+
+                    let! _ =
+                        store.RetryGroupAtAsync("g", clock.GetUtcNow().AddSeconds(-1.0), 1, failure "timeout", ct)
+
                     let! claim = claim store "g" 1
                     Expect.isSome claim "claims"
                 }
