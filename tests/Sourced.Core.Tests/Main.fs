@@ -19,6 +19,8 @@ let all =
             ScenarioTests.tests
             ErrorStrategyTests.tests
             RuntimeTests.tests
+            UnitTests.tests
+            SupervisorTests.tests
         ]
 
 [<EntryPoint>]
