@@ -64,6 +64,8 @@ type RuntimeEvent =
     | Reclaimed of count: int
     /// The store could not be reached, or a callback failed; the runtime carries on.
     | Trouble of operation: string * error: exn
+    /// A stop began: no new batch will be taken.
+    | Stopping
     | Stopped
 
 /// Runs reactors in background worker loops over one store: one consumer group per reactor, messages of one
@@ -362,6 +364,7 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
     member _.StopAsync(ct: CancellationToken) : Task =
         task {
             stopping.Cancel()
+            emit RuntimeEvent.Stopping
 
             use _ = ct.Register(fun () -> aborting.Cancel())
 

@@ -79,7 +79,9 @@ let tests =
                         Supervisor.runUntilAsync runtime (TimeSpan.FromSeconds 30.0) stop.Token
 
                     do! entered.Task.WaitAsync(timeout)
+                    let stopping = nextEvent runtime _.IsStopping
                     stop.Cancel()
+                    let! _ = stopping
                     proceed.SetResult()
                     do! running.WaitAsync(timeout)
                     Expect.equal committed.Value 1 "the batch in flight, and no other"
