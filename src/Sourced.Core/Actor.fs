@@ -94,18 +94,27 @@ module Actor =
             }
             actor
 
-    /// Reacts to other actors' events (choreography): `Actor.reactsTo (Codec.only [ nameof Started ] Booking.actor.Events) react`.
-    /// The state is this actor's state in the event's stream, as of the event.
+    /// Reacts to other actors' events (choreography), given them with their envelope (the stream they are in):
+    /// `Actor.reactsTo (Codec.only [ nameof Started ] Booking.actor.Events) react`. The state is this actor's
+    /// state in the event's stream, as of the event.
     let reactsTo
         (codec: Codec<'Other>)
-        (react: 'State -> 'Other -> Dispatch<'Command> list)
+        (react: 'State -> Received<'Other> -> Dispatch<'Command> list)
         (actor: Actor<'State, 'Command, 'Event>)
         : Actor<'State, 'Command, 'Event> =
         addReaction
             {
                 Types = Codec.types codec
                 Wildcard = false
-                React = fun state message -> react state (Codec.decode codec message)
+                React =
+                    fun state message ->
+                        react
+                            state
+                            {
+                                Value = Codec.decode codec message
+                                Message = message
+                                Replaying = false
+                            }
             }
             actor
 

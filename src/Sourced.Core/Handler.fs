@@ -4,15 +4,6 @@ open System
 open System.Threading
 open System.Threading.Tasks
 
-/// A message handed to a handler: its decoded value, its envelope, and whether it is a replay.
-[<NoEquality; NoComparison>]
-type Received<'T> =
-    {
-        Value: 'T
-        Message: Message
-        Replaying: bool
-    }
-
 /// One `on` clause of a handler.
 [<NoEquality; NoComparison>]
 type HandlerCase =

@@ -68,6 +68,14 @@ type Action =
     /// Do not acknowledge this message (nor the rest of the batch): it will be claimed again.
     | Retry
 
+/// A message handed to a handler or a reaction to another actor's events: its decoded value, its envelope,
+/// and whether it is a replay.
+[<NoEquality; NoComparison>]
+type Received<'T> =
+    { Value: 'T
+      Message: Message
+      Replaying: bool }
+
 /// A message handed to a reactor, and whether its consumer group has processed it before (a replay).
 type Pending = { Message: Message; Replaying: bool }
 

@@ -197,9 +197,14 @@ let reactions =
                 let follower =
                     Actor.create "followers" (fun _ -> 0) (fun _ (_: Todo.Command) -> []) (fun state (_: Todo.Event) ->
                         state)
-                    |> Actor.reactsTo (Codec.only [ nameof Todo.Started ] Todo.actor.Events) (fun _ event ->
-                        match event with
-                        | Todo.Started name -> [ Dispatch.toActor Cart.actor (Cart.SendAdminEmail name) ]
+                    |> Actor.reactsTo (Codec.only [ nameof Todo.Started ] Todo.actor.Events) (fun _ received ->
+                        match received.Value with
+                        | Todo.Started name ->
+                            [
+                                Dispatch.toActor Cart.actor (Cart.SendAdminEmail name)
+                                Dispatch.toActor Cart.actor (Cart.SendAdminEmail name)
+                                |> Dispatch.toStream $"{received.Message.StreamId}-cart"
+                            ]
                         | _ -> [])
 
                 Expect.equal
@@ -211,9 +216,10 @@ let reactions =
                 |> When.message (todoEvent "list-7" (Todo.Started "x"))
                 |> Then.actions (fun actions ->
                     match messagesOf actions with
-                    | [ command ] ->
+                    | [ command; next ] ->
                         Expect.equal command.Type "carts.send_admin_email" "other actor's command"
                         Expect.stringStarts command.StreamId "carts-" "a new stream named after the actor"
+                        Expect.equal next.StreamId "list-7-cart" "a stream named after the event's"
                     | other -> failtestf "unexpected %A" other)
 
             testCase "an actor cannot react to its own command type, nor to an unknown case"

@@ -21,6 +21,7 @@ let all =
             RuntimeTests.tests
             UnitTests.tests
             SupervisorTests.tests
+            SampleTests.tests
         ]
 
 [<EntryPoint>]
