@@ -154,6 +154,28 @@ let tests =
                     (Some(history[1].Id, "smtp down"))
                     "failure"
 
+            testCase "a handler schedules what it sends for later"
+            <| fun _ ->
+                let reminder =
+                    Handler.create
+                        "reminders"
+                        [
+                            Handler.on Todo.actor.Events (fun _ ->
+                                [
+                                    Dispatch.send Todo.actor.Commands (Todo.Notify "later")
+                                    |> Dispatch.after (TimeSpan.FromMinutes 5.0)
+                                ])
+                        ]
+
+                let started = Codec.message Todo.actor.Events "l" (Todo.Started "x")
+                let result = run reminder (batchOf "reminders" (stored [ started ]) 1)
+
+                match result.Handled.Head.Actions with
+                | [ Sourced.Action.Schedule(at, [ reminder ]) ] ->
+                    Expect.equal at (fixedNow.AddMinutes 5.0) "due"
+                    Expect.equal reminder.Type "todos.notify" "the command"
+                | other -> failtestf "unexpected %A" other
+
             testCase "a handler needs a group and at least one clause"
             <| fun _ ->
                 Expect.throwsT<ArgumentException>

@@ -18,6 +18,7 @@ let all =
             DirectUseTests.tests
             ScenarioTests.tests
             ErrorStrategyTests.tests
+            WorkQueueTests.tests
             RuntimeTests.tests
             UnitTests.tests
             SupervisorTests.tests
