@@ -72,9 +72,11 @@ type Action =
 /// and whether it is a replay.
 [<NoEquality; NoComparison>]
 type Received<'T> =
-    { Value: 'T
-      Message: Message
-      Replaying: bool }
+    {
+        Value: 'T
+        Message: Message
+        Replaying: bool
+    }
 
 /// A message handed to a reactor, and whether its consumer group has processed it before (a replay).
 type Pending = { Message: Message; Replaying: bool }
