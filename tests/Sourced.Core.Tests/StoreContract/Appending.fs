@@ -2,8 +2,6 @@
 module Sourced.Tests.StoreContract.Appending
 
 open System
-open System.Collections.Concurrent
-open System.Threading
 open System.Threading.Tasks
 open Expecto
 open Sourced

@@ -2,7 +2,6 @@
 module Sourced.Tests.StoreContract.Kit
 
 open System
-open System.Collections.Concurrent
 open System.Runtime.ExceptionServices
 open System.Threading
 open System.Threading.Tasks
@@ -70,6 +69,27 @@ let expectNothingChanged (clock: ManualClock) (store: IMessageStore) before =
         clock.Advance(TimeSpan.FromSeconds 2.0)
         let! promoted = store.PromoteDueAsync ct
         Expect.equal promoted 0 "nothing scheduled"
+    }
+
+/// After a refused completion: the log is as it was, and the group gets all of `stored` again, unacknowledged.
+let expectUntouched (store: IMessageStore) (group: string) before (stored: Message list) =
+    task {
+        let! after = snapshot store
+        Expect.equal after before "nothing stored"
+
+        match!
+            store.ClaimAsync(
+                {
+                    Group = group
+                    Worker = "worker-1"
+                    BatchSize = 10
+                    WithHistory = false
+                },
+                ct
+            )
+        with
+        | Some again -> Expect.equal (pending again) (fresh stored) "nothing acknowledged"
+        | None -> failtestf "group '%s' expected a claim, got none" group
     }
 
 let register (store: IMessageStore) (group: string) (types: string list) (startFrom: StartFrom) =

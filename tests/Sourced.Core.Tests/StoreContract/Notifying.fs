@@ -3,7 +3,6 @@ module Sourced.Tests.StoreContract.Notifying
 
 open System
 open System.Collections.Concurrent
-open System.Threading
 open System.Threading.Tasks
 open Expecto
 open Sourced
