@@ -157,6 +157,7 @@ module Actor =
         {
             Group = actor.Name
             Types = types actor
+            Commands = Codec.types actor.Commands
             NeedsHistory = true
             BatchSize = actor.BatchSize
             StartFrom = actor.StartFrom

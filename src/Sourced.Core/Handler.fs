@@ -95,6 +95,7 @@ module Handler =
         {
             Group = group
             Types = cases |> List.collect (fun case -> case.Types) |> List.distinct
+            Commands = []
             NeedsHistory = cases |> List.exists (fun case -> case.NeedsHistory)
             BatchSize = None
             StartFrom = StartFrom.Beginning

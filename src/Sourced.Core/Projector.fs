@@ -91,6 +91,7 @@ module Projector =
         {
             Group = projector.Name
             Types = Codec.types projector.Events
+            Commands = []
             NeedsHistory =
                 (match projector.Source with
                  | ProjectionSource.EventSourced _ -> true

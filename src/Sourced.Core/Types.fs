@@ -125,11 +125,36 @@ type Reactor =
     {
         Group: string
         Types: string list
+        /// Which of `Types` it takes as commands (an actor's); a unit can leave those unstored.
+        Commands: string list
         NeedsHistory: bool
         BatchSize: int option
         StartFrom: StartFrom
         Handle: Batch -> CancellationToken -> Task<BatchResult>
     }
+
+[<RequireQualifiedAccess>]
+module Reactor =
+
+    /// A low-level reactor: a group, the types it consumes and its batch handler; no history, no commands,
+    /// batch size from the runtime, from the beginning. Change the rest with `{ reactor with ... }`.
+    let create
+        (group: string)
+        (types: string list)
+        (handle: Batch -> CancellationToken -> Task<BatchResult>)
+        : Reactor =
+        if String.IsNullOrWhiteSpace group then
+            invalidArg (nameof group) "A reactor needs a group id."
+
+        {
+            Group = group
+            Types = types
+            Commands = []
+            NeedsHistory = false
+            BatchSize = None
+            StartFrom = StartFrom.Beginning
+            Handle = handle
+        }
 
 /// A reaction of an actor or projector to some message types, given the state as of the message.
 [<NoEquality; NoComparison>]

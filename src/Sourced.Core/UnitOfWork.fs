@@ -133,8 +133,19 @@ module UnitOfWork =
         reactors
         |> List.exists (fun reactor -> List.contains message.Type reactor.Types)
 
+    let private commands (reactors: Reactor list) (message: Message) =
+        reactors
+        |> List.exists (fun reactor -> List.contains message.Type reactor.Commands)
+
     /// One reactor's batch for a message: the group's earlier unprocessed messages of the stream first.
-    let private batchFor (transaction: IStoreTransaction) (reactor: Reactor) (message: Message) (stored: bool) ct =
+    let private batchFor
+        (transaction: IStoreTransaction)
+        (reactor: Reactor)
+        (message: Message)
+        (stored: bool)
+        (now: DateTimeOffset)
+        ct
+        =
         task {
             let! history = transaction.ReadStreamAsync(message.StreamId, 0L, None, ct)
             let lastSeq = if stored then message.Seq else List.length history |> int64
@@ -157,7 +168,7 @@ module UnitOfWork =
                             (if stored then history else history @ [ message ])
                         else
                             []
-                    Now = DateTimeOffset.UtcNow
+                    Now = now
                     NewId = Guid.CreateVersion7
                 }
         }
@@ -172,8 +183,7 @@ module UnitOfWork =
         =
         task {
             let inner = transaction :> IStoreTransaction
-            let! batch = batchFor inner reactor message stored ct
-            let batch = { batch with Now = now }
+            let! batch = batchFor inner reactor message stored now ct
 
             if batch.Messages.IsEmpty then
                 return None
@@ -232,7 +242,7 @@ module UnitOfWork =
                 do! Store.registerAsync store reactor ct
 
             let holdBack (produced: Message) =
-                not options.PersistCommands && handles reactors produced
+                not options.PersistCommands && commands reactors produced
 
             return!
                 store.TransactAsync(

@@ -218,6 +218,7 @@ let tests =
                         {
                             Group = "echo"
                             Types = [ "pings.ping" ]
+                            Commands = []
                             NeedsHistory = false
                             BatchSize = None
                             StartFrom = StartFrom.Beginning

@@ -33,6 +33,7 @@ let recorder (group: string) (recording: Recording) (fail: Message -> bool) : Re
     {
         Group = group
         Types = [ item ]
+        Commands = []
         NeedsHistory = false
         BatchSize = None
         StartFrom = StartFrom.Beginning
@@ -417,6 +418,7 @@ let failures =
                         {
                             Group = "racing"
                             Types = [ item ]
+                            Commands = []
                             NeedsHistory = true
                             BatchSize = None
                             StartFrom = StartFrom.Beginning

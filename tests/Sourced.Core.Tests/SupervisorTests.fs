@@ -41,6 +41,7 @@ let tests =
                         {
                             Group = "g"
                             Types = [ "work.item" ]
+                            Commands = []
                             NeedsHistory = false
                             BatchSize = Some 1
                             StartFrom = StartFrom.Beginning

@@ -70,6 +70,8 @@ module Things =
 
 let reactors = [ Actor.toReactor Things.things; Actor.toReactor Things.notifier ]
 
+type Audit = Audited of streamId: string
+
 let types (messages: Message list) =
     messages |> List.map (fun message -> message.Type)
 
@@ -258,6 +260,47 @@ let tests =
                         (types (result.ProducedBy "notifier"))
                         [ "things.thing_notified" ]
                         "the chain completed"
+                })
+
+            testCaseTask "without persisting commands, events that handlers send are still stored" (fun () ->
+                task {
+                    let store = MemoryStore() :> IMessageStore
+                    let audits = Codec.union<Audit> "audits"
+                    let seen = ConcurrentQueue<string>()
+
+                    let auditor =
+                        Handler.create
+                            "auditor"
+                            [
+                                Handler.on
+                                    (Codec.union<Things.Event> "things" |> Codec.only [ nameof Things.ThingCreated ])
+                                    (fun received ->
+                                        [
+                                            Dispatch.send audits (Audited received.Message.StreamId)
+                                            |> Dispatch.toStream "audit"
+                                        ])
+                            ]
+
+                    let auditLog =
+                        Projector.eventSourced "audit-log" audits (fun _ -> ()) (fun () _ -> ()) (fun projection _ ->
+                            for event in projection.Events do
+                                seen.Enqueue event.Type
+
+                            Task.FromResult())
+
+                    let! _ =
+                        UnitOfWork.runWithAsync
+                            { UnitOptions.defaults with
+                                PersistCommands = false
+                            }
+                            (reactors @ [ auditor; Projector.toReactor auditLog ])
+                            store
+                            (Things.create "t-1" "Widget")
+                            ct
+
+                    let! audit = store.ReadStreamAsync("audit", 0L, None, ct)
+                    Expect.equal (types audit) [ "audits.audited" ] "the handler's event was stored"
+                    Expect.equal (List.ofSeq seen) [ "audits.audited" ] "and projected in the unit"
                 })
 
             testCaseTask "a unit can run many times, each one its own transaction" (fun () ->

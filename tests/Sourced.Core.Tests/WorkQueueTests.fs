@@ -9,6 +9,7 @@ let reactor (group: string) : Reactor =
     {
         Group = group
         Types = [ "t" ]
+        Commands = []
         NeedsHistory = false
         BatchSize = None
         StartFrom = StartFrom.Beginning

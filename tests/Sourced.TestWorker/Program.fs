@@ -16,6 +16,7 @@ let slow (delay: TimeSpan) : Reactor =
     {
         Group = "slow"
         Types = [ "work.item" ]
+        Commands = []
         NeedsHistory = false
         BatchSize = Some 1
         StartFrom = StartFrom.Beginning
