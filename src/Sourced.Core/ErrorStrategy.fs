@@ -15,12 +15,6 @@ type Failure =
         At: DateTimeOffset
     }
 
-/// What to do about a failure: pause the group until a time, or stop it until someone starts it again.
-[<RequireQualifiedAccess>]
-type Recovery =
-    | RetryAt of DateTimeOffset
-    | Stop
-
 /// How a consumer group recovers from failures; `OnRetry` and `OnStop` are told what was decided.
 [<NoEquality; NoComparison>]
 type ErrorStrategy =

@@ -212,7 +212,7 @@ type MemoryStore(clock: TimeProvider) =
                     state.Refresh(group, pair.Key))
             :> Task
 
-        member _.RetryGroupAtAsync(groupId, at, attempt, error, ct) =
+        member _.RecordFailureAsync(groupId, attempt, recovery, error, ct) =
             lockedSync ct (fun () ->
                 let group = state.Group groupId
                 let paused = group.RetryAt |> Option.exists (fun until -> until > clock.GetUtcNow())
@@ -223,9 +223,16 @@ type MemoryStore(clock: TimeProvider) =
                     && not paused
 
                 if applies then
-                    group.RetryAt <- Some at
-                    group.RetryCount <- attempt
                     group.Error <- Some error
+
+                    match recovery with
+                    | Recovery.RetryAt at ->
+                        group.RetryAt <- Some at
+                        group.RetryCount <- attempt
+                    | Recovery.Stop ->
+                        group.Status <- GroupStatus.Stopped
+                        group.Reason <- Some $"{error.ExceptionType}: {error.Error}"
+                        group.RetryAt <- None
 
                 applies)
 

@@ -185,26 +185,20 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                     emit (RuntimeEvent.Trouble("error strategy", decideError))
                     Recovery.Stop
 
-            // NOTE: failures of one group at the same moment (two streams, two workers) count once: the store
-            // applies a retry only at the attempt it expects, and a stop only to an active group.
-            match recovery with
-            | Recovery.RetryAt at ->
-                let! applied =
-                    store.RetryGroupAtAsync(reactor.Group, at, attempt, ErrorStrategy.record failure, aborting.Token)
+            // NOTE: failures of one group at the same moment (two streams, two workers), or while it waits for a
+            // retry, count once: the store records a failure only at the attempt it expects, and not while paused.
+            let! applied =
+                store.RecordFailureAsync(reactor.Group, attempt, recovery, ErrorStrategy.record failure, aborting.Token)
 
-                if applied then
+            if applied then
+                match recovery with
+                | Recovery.RetryAt at ->
                     emit (RuntimeEvent.Retrying(failure, at))
                     do! guarded "onRetry" (fun () -> Task.FromResult(strategy.OnRetry failure at))
 
                     pause (at - store.Clock.GetUtcNow() + TimeSpan.FromMilliseconds 1.0)
                     |> fun waiting -> waiting.ContinueWith(fun (_: Task) -> wake reactor) |> ignore
-            | Recovery.Stop ->
-                let reason = $"{error.GetType().Name}: {error.Message}"
-
-                let! applied =
-                    store.StopGroupAsync(reactor.Group, reason, Some(ErrorStrategy.record failure), aborting.Token)
-
-                if applied then
+                | Recovery.Stop ->
                     emit (RuntimeEvent.GroupStopped failure)
                     do! guarded "onStop" (fun () -> Task.FromResult(strategy.OnStop failure))
         }
@@ -218,7 +212,14 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
 
             let onFailure message error : Task =
                 recovered <- true
-                recover reactor message error
+
+                task {
+                    try
+                        do! recover reactor message error
+                    with recoverError ->
+                        emit (RuntimeEvent.Trouble($"recovering {reactor.Group}", recoverError))
+                        do! pause options.StoreErrorDelay
+                }
 
             try
                 match! Processing.stepWithAsync onFailure store reactor worker options.BatchSize aborting.Token with

@@ -36,6 +36,12 @@ type GroupError =
         At: DateTimeOffset
     }
 
+/// What a failure does to its group: pause it until a time, or stop it until someone starts it again.
+[<RequireQualifiedAccess>]
+type Recovery =
+    | RetryAt of DateTimeOffset
+    | Stop
+
 /// The state of one consumer group, for operators and health checks.
 [<NoEquality; NoComparison>]
 type GroupStats =
@@ -156,11 +162,12 @@ type IMessageStore =
     /// Replays the group from its start: messages it processed before come back flagged as replays.
     abstract ResetGroupAsync: group: string * ct: CancellationToken -> Task
 
-    /// Pauses an active group until `at` for its `attempt`-th retry, recording the error. Applies only when the
-    /// group is at retry `attempt - 1` and not paused already, so that failures happening at once, or while it
-    /// waits, count once; false when it did not apply.
-    abstract RetryGroupAtAsync:
-        group: string * at: DateTimeOffset * attempt: int * error: GroupError * ct: CancellationToken -> Task<bool>
+    /// Records the `attempt`-th failure of a group since it last succeeded, with the error and what its strategy
+    /// decided: a retry pauses the group until a time, a stop stops it (the error's text as the reason). Applies
+    /// only to an active group that is not paused and is at retry `attempt - 1`, so that failures happening at
+    /// once, or while it waits, count once; false when it did not apply.
+    abstract RecordFailureAsync:
+        group: string * attempt: int * recovery: Recovery * error: GroupError * ct: CancellationToken -> Task<bool>
 
     abstract GroupStatsAsync: ct: CancellationToken -> Task<GroupStats list>
 

@@ -45,9 +45,13 @@ let recorder (group: string) (recording: Recording) (fail: Message -> bool) : Re
 
                     do! Task.Yield()
 
+                    // NOTE: `fail` is asked once per message, up to the first that fails.
+                    let failing =
+                        batch.Messages |> List.tryFindIndex (fun pending -> fail pending.Message)
+
                     let handled =
                         batch.Messages
-                        |> List.takeWhile (fun pending -> not (fail pending.Message))
+                        |> List.truncate (defaultArg failing batch.Messages.Length)
                         |> List.map (fun pending ->
                             {
                                 Message = pending.Message
@@ -62,10 +66,10 @@ let recorder (group: string) (recording: Recording) (fail: Message -> bool) : Re
                     recording.Active.TryRemove batch.StreamId |> ignore
 
                     let failure =
-                        batch.Messages
-                        |> List.tryFind (fun pending -> fail pending.Message)
-                        |> Option.map (fun pending ->
-                            pending.Message, (InvalidOperationException $"cannot handle #{pending.Message.Seq}" :> exn))
+                        failing
+                        |> Option.map (fun index ->
+                            let message = batch.Messages[index].Message
+                            message, (InvalidOperationException $"cannot handle #{message.Seq}" :> exn))
 
                     return { Handled = handled; Failure = failure }
                 }
@@ -491,6 +495,50 @@ let failures =
                         "decided after the intruder"
                 })
 
+            testCaseTask "a failure that cannot be recorded is reported, and its message is not held back" (fun () ->
+                task {
+                    let store = MemoryStore() :> IMessageStore
+                    let recording = Recording()
+                    let mutable statsOutages = 1
+                    let mutable failures = 1
+
+                    let flaky =
+                        { new DelegatingStore(store) with
+                            override _.GroupStatsAsync(token) =
+                                if Interlocked.Decrement &statsOutages >= 0 then
+                                    Task.FromException<GroupStats list>(TimeoutException "stats unavailable")
+                                else
+                                    store.GroupStatsAsync token
+                        }
+
+                    let reactor = recorder "g" recording (fun _ -> Interlocked.Decrement &failures >= 0)
+
+                    let runtime =
+                        new Runtime(
+                            flaky,
+                            [ reactor ],
+                            { fast with
+                                StaleAfter = TimeSpan.FromHours 1.0
+                            }
+                        )
+
+                    let trouble =
+                        nextEvent runtime (function
+                            | RuntimeEvent.Trouble(operation, _) -> operation = "recovering g"
+                            | _ -> false)
+
+                    do!
+                        running runtime (fun () ->
+                            task {
+                                let! _ = store.AppendNextAsync([ work "a" 1 ], ct)
+                                let! _ = trouble
+
+                                do!
+                                    until runtime "processed at the next attempt" (fun () ->
+                                        Task.FromResult(recording.Count = 1))
+                            })
+                })
+
             testCaseTask "a store that cannot be reached is reported and the workers carry on" (fun () ->
                 task {
                     let store = MemoryStore() :> IMessageStore
@@ -498,34 +546,12 @@ let failures =
                     let mutable outages = 3
 
                     let flaky =
-                        { new IMessageStore with
-                            member _.Clock = store.Clock
-                            member _.AppendAsync(a, b, c, d) = store.AppendAsync(a, b, c, d)
-                            member _.AppendNextAsync(a, b) = store.AppendNextAsync(a, b)
-                            member _.ReadStreamAsync(a, b, c, d) = store.ReadStreamAsync(a, b, c, d)
-                            member _.ReadCorrelationAsync(a, b) = store.ReadCorrelationAsync(a, b)
-                            member _.ReadLogAsync(a, b, c) = store.ReadLogAsync(a, b, c)
-                            member _.ScheduleAsync(a, b, c) = store.ScheduleAsync(a, b, c)
-                            member _.PromoteDueAsync(a) = store.PromoteDueAsync(a)
-                            member _.RegisterGroupAsync(a, b) = store.RegisterGroupAsync(a, b)
-                            member _.StopGroupAsync(a, b, c, d) = store.StopGroupAsync(a, b, c, d)
-                            member _.StartGroupAsync(a, b) = store.StartGroupAsync(a, b)
-                            member _.ResetGroupAsync(a, b) = store.ResetGroupAsync(a, b)
-                            member _.RetryGroupAtAsync(a, b, c, d, e) = store.RetryGroupAtAsync(a, b, c, d, e)
-                            member _.GroupStatsAsync(a) = store.GroupStatsAsync(a)
-
-                            member _.ClaimAsync(request, token) =
+                        { new DelegatingStore(store) with
+                            override _.ClaimAsync(request, token) =
                                 if Interlocked.Decrement &outages >= 0 then
                                     Task.FromException<Claim option>(TimeoutException "connection refused")
                                 else
                                     store.ClaimAsync(request, token)
-
-                            member _.CompleteAsync(a, b, c) = store.CompleteAsync(a, b, c)
-                            member _.ReleaseAsync(a, b) = store.ReleaseAsync(a, b)
-                            member _.HeartbeatAsync(a, b) = store.HeartbeatAsync(a, b)
-                            member _.ReclaimAsync(a, b) = store.ReclaimAsync(a, b)
-                            member _.TransactAsync(a, b) = store.TransactAsync(a, b)
-                            member _.Subscribe(a) = store.Subscribe(a)
                         }
 
                     let troubles = ConcurrentQueue<string>()

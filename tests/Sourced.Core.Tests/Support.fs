@@ -2,6 +2,7 @@
 module Sourced.Tests.Support
 
 open System
+open System.Threading
 open System.Threading.Tasks
 open Expecto
 open Sourced
@@ -73,26 +74,33 @@ let raises<'Error when 'Error :> exn> (work: unit -> Task) : Task<'Error> =
         | None -> return failtestf "expected %s, nothing was raised" typeof<'Error>.Name
     }
 
-/// A store that delegates to `inner`, letting a test watch reads and act just before appends.
-let intercept
-    (inner: IMessageStore)
-    (onRead: string -> int64 -> unit)
-    (beforeAppend: string -> int64 -> System.Threading.Tasks.Task)
-    : IMessageStore =
-    { new IMessageStore with
+/// A store that passes every call to `inner`; tests override the members they want to watch or break.
+type DelegatingStore(inner: IMessageStore) =
+    abstract AppendAsync: string * int64 * Message list * CancellationToken -> Task<AppendResult>
+
+    default _.AppendAsync(streamId, expectedSeq, messages, ct) =
+        inner.AppendAsync(streamId, expectedSeq, messages, ct)
+
+    abstract ReadStreamAsync: string * int64 * int64 option * CancellationToken -> Task<Message list>
+
+    default _.ReadStreamAsync(streamId, after, upTo, ct) =
+        inner.ReadStreamAsync(streamId, after, upTo, ct)
+
+    abstract GroupStatsAsync: CancellationToken -> Task<GroupStats list>
+    default _.GroupStatsAsync(ct) = inner.GroupStatsAsync(ct)
+    abstract ClaimAsync: ClaimRequest * CancellationToken -> Task<Claim option>
+    default _.ClaimAsync(request, ct) = inner.ClaimAsync(request, ct)
+
+    interface IMessageStore with
         member _.Clock = inner.Clock
 
-        member _.AppendAsync(streamId, expectedSeq, messages, ct) =
-            task {
-                do! beforeAppend streamId expectedSeq
-                return! inner.AppendAsync(streamId, expectedSeq, messages, ct)
-            }
+        member store.AppendAsync(streamId, expectedSeq, messages, ct) =
+            store.AppendAsync(streamId, expectedSeq, messages, ct)
 
         member _.AppendNextAsync(messages, ct) = inner.AppendNextAsync(messages, ct)
 
-        member _.ReadStreamAsync(streamId, after, upTo, ct) =
-            onRead streamId after
-            inner.ReadStreamAsync(streamId, after, upTo, ct)
+        member store.ReadStreamAsync(streamId, after, upTo, ct) =
+            store.ReadStreamAsync(streamId, after, upTo, ct)
 
         member _.ReadCorrelationAsync(correlationId, ct) =
             inner.ReadCorrelationAsync(correlationId, ct)
@@ -108,15 +116,32 @@ let intercept
         member _.StartGroupAsync(group, ct) = inner.StartGroupAsync(group, ct)
         member _.ResetGroupAsync(group, ct) = inner.ResetGroupAsync(group, ct)
 
-        member _.RetryGroupAtAsync(group, at, retryCount, error, ct) =
-            inner.RetryGroupAtAsync(group, at, retryCount, error, ct)
+        member _.RecordFailureAsync(group, attempt, recovery, error, ct) =
+            inner.RecordFailureAsync(group, attempt, recovery, error, ct)
 
-        member _.GroupStatsAsync(ct) = inner.GroupStatsAsync(ct)
-        member _.ClaimAsync(request, ct) = inner.ClaimAsync(request, ct)
+        member store.GroupStatsAsync(ct) = store.GroupStatsAsync(ct)
+        member store.ClaimAsync(request, ct) = store.ClaimAsync(request, ct)
         member _.CompleteAsync(claim, handled, ct) = inner.CompleteAsync(claim, handled, ct)
         member _.ReleaseAsync(claim, ct) = inner.ReleaseAsync(claim, ct)
         member _.HeartbeatAsync(workers, ct) = inner.HeartbeatAsync(workers, ct)
         member _.ReclaimAsync(staleAfter, ct) = inner.ReclaimAsync(staleAfter, ct)
         member _.TransactAsync(work, ct) = inner.TransactAsync(work, ct)
         member _.Subscribe(listener) = inner.Subscribe(listener)
+
+/// A store that delegates to `inner`, letting a test watch reads and act just before appends.
+let intercept
+    (inner: IMessageStore)
+    (onRead: string -> int64 -> unit)
+    (beforeAppend: string -> int64 -> Task)
+    : IMessageStore =
+    { new DelegatingStore(inner) with
+        override _.AppendAsync(streamId, expectedSeq, messages, ct) =
+            task {
+                do! beforeAppend streamId expectedSeq
+                return! inner.AppendAsync(streamId, expectedSeq, messages, ct)
+            }
+
+        override _.ReadStreamAsync(streamId, after, upTo, ct) =
+            onRead streamId after
+            inner.ReadStreamAsync(streamId, after, upTo, ct)
     }

@@ -90,7 +90,13 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     let! stored = appendTo store "s" 0L [ message "s" happened 1 ]
 
                     let! _ =
-                        store.RetryGroupAtAsync("g", clock.GetUtcNow().AddHours 1.0, 1, failure "flaky", ct)
+                        store.RecordFailureAsync(
+                            "g",
+                            1,
+                            Recovery.RetryAt(clock.GetUtcNow().AddHours 1.0),
+                            failure "flaky",
+                            ct
+                        )
 
                     let! _ = store.StopGroupAsync("g", "too many retries", Some(failure "boom"), ct)
                     do! expectNoClaim store "g" "stopped"
@@ -127,8 +133,13 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     do! register store "g" [ happened ] StartFrom.Beginning
                     let! _ = appendTo store "s" 0L [ message "s" happened 1 ]
                     let at = clock.GetUtcNow().AddSeconds 30.0
-                    let! first = store.RetryGroupAtAsync("g", clock.GetUtcNow(), 1, failure "first", ct)
-                    let! second = store.RetryGroupAtAsync("g", at, 2, failure "timeout", ct)
+
+                    let! first =
+                        store.RecordFailureAsync("g", 1, Recovery.RetryAt(clock.GetUtcNow()), failure "first", ct)
+
+                    let! second =
+                        store.RecordFailureAsync("g", 2, Recovery.RetryAt(at), failure "timeout", ct)
+
                     Expect.isTrue (first && second) "attempts 1 then 2 apply (the first pause ended at once)"
 
                     do! expectNoClaim store "g" "before the retry time"
@@ -150,15 +161,18 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                 task {
                     do! register store "g" [ happened ] StartFrom.Beginning
                     let later = clock.GetUtcNow().AddSeconds 5.0
-                    let! first = store.RetryGroupAtAsync("g", later, 1, failure "a", ct)
+
+                    let! first =
+                        store.RecordFailureAsync("g", 1, Recovery.RetryAt(later), failure "a", ct)
 
                     let! concurrent =
-                        store.RetryGroupAtAsync("g", later.AddSeconds 1.0, 1, failure "b", ct)
+                        store.RecordFailureAsync("g", 1, Recovery.RetryAt(later.AddSeconds 1.0), failure "b", ct)
 
-                    let! skipping = store.RetryGroupAtAsync("g", later, 3, failure "c", ct)
+                    let! skipping =
+                        store.RecordFailureAsync("g", 3, Recovery.RetryAt(later), failure "c", ct)
 
                     let! whilePaused =
-                        store.RetryGroupAtAsync("g", later.AddSeconds 9.0, 2, failure "d", ct)
+                        store.RecordFailureAsync("g", 2, Recovery.RetryAt(later.AddSeconds 9.0), failure "d", ct)
 
                     Expect.equal
                         [ first; concurrent; skipping; whilePaused ]
@@ -168,11 +182,38 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     let! stats = statsOf store "g"
                     Expect.equal (stats.RetryCount, stats.RetryAt) (1, Some later) "the first one"
                     clock.Advance(TimeSpan.FromSeconds 5.0)
-                    let! next = store.RetryGroupAtAsync("g", later.AddSeconds 10.0, 2, failure "e", ct)
+
+                    let! next =
+                        store.RecordFailureAsync("g", 2, Recovery.RetryAt(later.AddSeconds 10.0), failure "e", ct)
+
                     Expect.isTrue next "once the pause is over, the next attempt applies"
                     let! _ = store.StopGroupAsync("g", "stop", None, ct)
-                    let! afterStop = store.RetryGroupAtAsync("g", later, 2, failure "d", ct)
+
+                    let! afterStop =
+                        store.RecordFailureAsync("g", 2, Recovery.RetryAt(later), failure "d", ct)
+
                     Expect.isFalse afterStop "a stopped group stays stopped"
+                }
+
+            contract
+                "a failure recorded as a stop stops the group with its error as the reason, but not inside a retry window"
+            <| fun clock store ->
+                task {
+                    do! register store "g" [ happened ] StartFrom.Beginning
+                    let later = clock.GetUtcNow().AddSeconds 5.0
+
+                    let! retried =
+                        store.RecordFailureAsync("g", 1, Recovery.RetryAt later, failure "first", ct)
+
+                    let! early = store.RecordFailureAsync("g", 2, Recovery.Stop, failure "too soon", ct)
+                    Expect.equal (retried, early) (true, false) "no stop while waiting for the retry"
+                    clock.Advance(TimeSpan.FromSeconds 5.0)
+                    let! stopped = store.RecordFailureAsync("g", 2, Recovery.Stop, failure "final", ct)
+                    Expect.isTrue stopped "stopped once the retry came"
+                    let! stats = statsOf store "g"
+                    Expect.equal stats.Status GroupStatus.Stopped "status"
+                    Expect.equal stats.Reason (Some "System.Exception: final") "reason"
+                    Expect.equal (stats.Error |> Option.map (fun error -> error.Error)) (Some "final") "error"
                 }
 
             contract "a group retried at a past time claims at once"
@@ -182,7 +223,13 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     let! _ = appendTo store "s" 0L [ message "s" happened 1 ]
 
                     let! _ =
-                        store.RetryGroupAtAsync("g", clock.GetUtcNow().AddSeconds(-1.0), 1, failure "timeout", ct)
+                        store.RecordFailureAsync(
+                            "g",
+                            1,
+                            Recovery.RetryAt(clock.GetUtcNow().AddSeconds(-1.0)),
+                            failure "timeout",
+                            ct
+                        )
 
                     let! claim = claim store "g" 1
                     Expect.isSome claim "claims"

@@ -169,7 +169,10 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                 task {
                     do! register store "g" [ happened ] StartFrom.Beginning
                     let! _ = appendTo store "s" 0L [ message "s" happened 1 ]
-                    let! _ = store.RetryGroupAtAsync("g", clock.GetUtcNow(), 1, failure "flaky", ct)
+
+                    let! _ =
+                        store.RecordFailureAsync("g", 1, Recovery.RetryAt(clock.GetUtcNow()), failure "flaky", ct)
+
                     let! claim = claimSome store "g" 1
                     do! completeAll store claim
                     let! stats = statsOf store "g"
