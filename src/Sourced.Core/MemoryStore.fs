@@ -137,7 +137,7 @@ type MemoryStore(clock: TimeProvider) =
         member _.Clock = clock
 
         member _.AppendAsync(streamId, expectedSeq, messages, ct) =
-            MemoryTransaction.CheckSequence(streamId, expectedSeq, messages)
+            Store.checkSequence streamId expectedSeq messages
             run ct (fun transaction -> transaction.Append(streamId, expectedSeq, messages))
 
         member _.AppendNextAsync(messages, ct) =

@@ -30,25 +30,11 @@ type internal MemoryTransaction(state: MemoryState, clock: TimeProvider, ct: Can
         appended.Add stored
         stored
 
-    /// Optimistic appends must continue the stream exactly: expectedSeq + 1, + 2, ...
-    static member CheckSequence(streamId: string, expectedSeq: int64, messages: Message list) =
-        messages
-        |> List.iteri (fun index message ->
-            if message.StreamId <> streamId then
-                invalidArg
-                    (nameof messages)
-                    $"Message '{message.Type}' is for stream '{message.StreamId}', not '{streamId}'."
-
-            if message.Seq <> expectedSeq + int64 index + 1L then
-                invalidArg
-                    (nameof messages)
-                    $"Message '{message.Type}' for stream '{streamId}' has seq {message.Seq}; expected {expectedSeq + int64 index + 1L}.")
-
     /// What this transaction stored, in order (for notifications once it commits).
     member _.Appended: Message list = List.ofSeq appended
 
     member _.Append(streamId: string, expectedSeq: int64, messages: Message list) : AppendResult =
-        MemoryTransaction.CheckSequence(streamId, expectedSeq, messages)
+        Store.checkSequence streamId expectedSeq messages
         validateNew messages
         let actual = state.LastSeq streamId
 

@@ -198,6 +198,21 @@ type IMessageStore =
 [<RequireQualifiedAccess>]
 module Store =
 
+    /// Optimistic appends must continue one stream exactly: expectedSeq + 1, + 2, ...; anything else is an
+    /// argument error naming the stream and the seq.
+    let checkSequence (streamId: string) (expectedSeq: int64) (messages: Message list) =
+        messages
+        |> List.iteri (fun index message ->
+            if message.StreamId <> streamId then
+                invalidArg
+                    (nameof messages)
+                    $"Message '{message.Type}' is for stream '{message.StreamId}', not '{streamId}'."
+
+            if message.Seq <> expectedSeq + int64 index + 1L then
+                invalidArg
+                    (nameof messages)
+                    $"Message '{message.Type}' for stream '{streamId}' has seq {message.Seq}; expected {expectedSeq + int64 index + 1L}.")
+
     /// Appends optimistically, raising `ConcurrencyConflictException` on conflict.
     let appendAsync (store: IMessageStore) (streamId: string) (expectedSeq: int64) (messages: Message list) ct =
         task {
