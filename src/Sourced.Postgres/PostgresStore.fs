@@ -1,5 +1,573 @@
 namespace Sourced.Postgres
 
-/// The PostgreSQL store arrives with its own issue; this project builds against Npgsql and the core today.
-module internal Placeholder =
-    let storeContract = typeof<Sourced.IMessageStore>
+open System
+open System.Threading
+open System.Threading.Tasks
+open Npgsql
+open Sourced
+
+/// The store's handle on a claim: the fencing token and the group's reset epoch when it was taken.
+type internal PostgresClaim = { Token: Guid; Epoch: int64 }
+
+/// The PostgreSQL store: the whole store contract over an `NpgsqlDataSource`, shared by any number of processes.
+/// See docs/postgres.md for how claims, discovery and appends work.
+type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock: TimeProvider) =
+    let names = Names.create options
+    let statements = Statements names
+    let notifier = new Notifier(dataSource, names.Channel)
+
+    let notifyAppended (messages: Message list) =
+        if not messages.IsEmpty then
+            notifier.Publish(
+                StoreNotification.MessagesAppended(messages |> List.map (fun message -> message.Type) |> List.distinct)
+            )
+
+    let command (connection: NpgsqlConnection) (sql: string) = new NpgsqlCommand(sql, connection)
+
+    /// Runs `work` in a transaction, committed when it returns `Ok`, rolled back on `Error` or an exception.
+    let transact (ct: CancellationToken) (work: PostgresTransaction -> Task<Result<'T, 'Error>>) =
+        task {
+            use! connection = dataSource.OpenConnectionAsync ct
+            use! transaction = connection.BeginTransactionAsync ct
+            let store = PostgresTransaction(statements, connection, transaction, clock, ct)
+            let! outcome = work store
+
+            match outcome with
+            | Ok _ ->
+                do! transaction.CommitAsync ct
+                notifyAppended store.Appended
+            | Error _ -> do! transaction.RollbackAsync ct
+
+            return outcome
+        }
+
+    let run ct (work: PostgresTransaction -> Task<'T>) : Task<'T> =
+        task {
+            match! transact ct (fun transaction -> task { let! result = work transaction in return Ok result }) with
+            | Ok result -> return result
+            | Error(error: exn) -> return raise error
+        }
+
+    let execute (ct: CancellationToken) (sql: string) (parameters: NpgsqlParameterCollection -> unit) =
+        task {
+            use! connection = dataSource.OpenConnectionAsync ct
+            use statement = command connection sql
+            parameters statement.Parameters
+            return! statement.ExecuteNonQueryAsync ct
+        }
+
+    let unknownGroup (group: string) : 'T =
+        invalidArg (nameof group) $"No consumer group '{group}' is registered."
+
+    let groupExists (ct: CancellationToken) (group: string) =
+        task {
+            use! connection = dataSource.OpenConnectionAsync ct
+            use exists = command connection statements.GroupExists
+            Rows.add exists.Parameters "group" group
+            let! count = exists.ExecuteScalarAsync ct
+            return unbox<int64> count > 0L
+        }
+
+    /// Runs discovery steps for a group until it has looked at everything below the horizon (or is busy elsewhere).
+    let discoverAll (ct: CancellationToken) (group: string) =
+        task {
+            let mutable more = true
+
+            while more do
+                use! connection = dataSource.OpenConnectionAsync ct
+                use discover = command connection statements.Discover
+                Rows.add discover.Parameters "group" group
+                Rows.add discover.Parameters "limit" options.DiscoveryBatch
+                use! reader = discover.ExecuteReaderAsync ct
+                let! _ = reader.ReadAsync ct
+                let scanned = reader.GetInt64 0
+                let got = not (reader.IsDBNull 3) && reader.GetBoolean 3
+                more <- got && scanned = int64 options.DiscoveryBatch
+        }
+
+    /// One discovery step and one claim attempt, in one round trip.
+    let claimOnce (request: ClaimRequest) (ct: CancellationToken) =
+        task {
+            use! connection = dataSource.OpenConnectionAsync ct
+            use batch = new NpgsqlBatch(connection)
+            let discover = NpgsqlBatchCommand(statements.Discover)
+            Rows.add discover.Parameters "group" request.Group
+            Rows.add discover.Parameters "limit" options.DiscoveryBatch
+            batch.BatchCommands.Add discover
+            let token = Guid.NewGuid()
+            let claim = NpgsqlBatchCommand(statements.Claim)
+            Rows.add claim.Parameters "group" request.Group
+            Rows.add claim.Parameters "now" (Rows.utc (clock.GetUtcNow()))
+            Rows.add claim.Parameters "worker" request.Worker
+            Rows.add claim.Parameters "token" token
+            Rows.add claim.Parameters "batch" (max 1 request.BatchSize)
+            Rows.add claim.Parameters "history" request.WithHistory
+            batch.BatchCommands.Add claim
+            use! reader = batch.ExecuteReaderAsync ct
+            let! _ = reader.ReadAsync ct
+            let scanned = reader.GetInt64 0
+            let! _ = reader.NextResultAsync ct
+            let rows = ResizeArray()
+            let mutable known = true
+            let mutable claimed = None
+
+            while! reader.ReadAsync ct do
+                known <- reader.GetInt64 0 > 0L
+
+                if not (reader.IsDBNull 1) then
+                    claimed <- Some(reader.GetString 1, reader.GetInt64 3, reader.GetInt64 4)
+
+                    if not (reader.IsDBNull 6) then
+                        rows.Add(Rows.read reader 6, reader.GetBoolean 5)
+
+            if not known then
+                return unknownGroup request.Group
+            else
+                return
+                    scanned = int64 options.DiscoveryBatch,
+                    claimed
+                    |> Option.map (fun (streamId, high, epoch) ->
+                        {
+                            Group = request.Group
+                            StreamId = streamId
+                            Messages =
+                                [
+                                    for message, inBatch in rows do
+                                        if inBatch then
+                                            {
+                                                Message = message
+                                                Replaying = message.Seq <= high
+                                            }
+                                ]
+                            History =
+                                if request.WithHistory then
+                                    rows |> Seq.map fst |> List.ofSeq
+                                else
+                                    []
+                            Token = { Token = token; Epoch = epoch }
+                        })
+        }
+
+    let release (claim: Claim) (ct: CancellationToken) =
+        task {
+            let handle = claim.Token :?> PostgresClaim
+
+            let! _ =
+                execute ct statements.Release (fun parameters ->
+                    Rows.add parameters "group" claim.Group
+                    Rows.add parameters "stream" claim.StreamId
+                    Rows.add parameters "token" handle.Token)
+
+            ()
+        }
+
+    /// A claimed stream with nothing pending any more (processed in a unit, say): point it at its next message.
+    let settle (claim: Claim) (ct: CancellationToken) =
+        run ct (fun transaction ->
+            task {
+                use acknowledge = transaction.Command statements.Acknowledge
+                Rows.add acknowledge.Parameters "group" claim.Group
+                Rows.add acknowledge.Parameters "stream" claim.StreamId
+                Rows.add acknowledge.Parameters "seq" 0L
+
+                acknowledge.Parameters.Add(
+                    NpgsqlParameter("epoch", NpgsqlTypes.NpgsqlDbType.Bigint, Value = DBNull.Value)
+                )
+                |> ignore
+
+                let! _ = acknowledge.ExecuteNonQueryAsync ct
+                do! release claim ct
+            })
+
+    let checkPrefix (claim: Claim) (handled: Handled list) =
+        let isPrefix =
+            handled.Length <= claim.Messages.Length
+            && List.forall2
+                (fun (item: Handled) (pending: Pending) -> item.Message.Id = pending.Message.Id)
+                handled
+                (List.truncate handled.Length claim.Messages)
+
+        if not isPrefix then
+            invalidArg (nameof handled) $"Handled messages must be a prefix of the claim on stream '{claim.StreamId}'."
+
+    new(dataSource: NpgsqlDataSource) = new PostgresStore(dataSource, PostgresOptions.defaults, TimeProvider.System)
+
+    new(dataSource: NpgsqlDataSource, options: PostgresOptions) =
+        new PostgresStore(dataSource, options, TimeProvider.System)
+
+    /// Creates the schema and tables, or upgrades them to this version's; safe to run from many processes at once.
+    member _.InstallAsync(ct: CancellationToken) : Task =
+        Migrations.installAsync dataSource names ct
+
+    /// Whether the tables are there at this version's schema.
+    member _.IsInstalledAsync(ct: CancellationToken) : Task<bool> =
+        Migrations.isInstalledAsync dataSource names ct
+
+    interface IMessageStore with
+        member _.Clock = clock
+
+        member _.AppendAsync(streamId, expectedSeq, messages, ct) =
+            Store.checkSequence streamId expectedSeq messages
+            run ct (fun transaction -> transaction.Append(streamId, Position.After expectedSeq, messages))
+
+        member _.AppendNextAsync(messages, ct) =
+            run ct (fun transaction -> transaction.AppendNext messages)
+
+        member _.ReadStreamAsync(streamId, after, upTo, ct) =
+            task {
+                use! connection = dataSource.OpenConnectionAsync ct
+                use read = command connection statements.ReadStream
+                Rows.add read.Parameters "stream" streamId
+                Rows.add read.Parameters "after" after
+                Rows.add read.Parameters "upTo" (defaultArg upTo Int64.MaxValue)
+                use! reader = read.ExecuteReaderAsync ct
+                return! Rows.readAll reader ct
+            }
+
+        member _.ReadCorrelationAsync(correlationId, ct) =
+            task {
+                use! connection = dataSource.OpenConnectionAsync ct
+                use read = command connection statements.ReadCorrelation
+                Rows.add read.Parameters "correlation" correlationId
+                use! reader = read.ExecuteReaderAsync ct
+                return! Rows.readAll reader ct
+            }
+
+        member _.ReadLogAsync(after, limit, ct) =
+            task {
+                if limit < 1 then
+                    invalidArg (nameof limit) "A page needs a limit of at least 1."
+
+                use! connection = dataSource.OpenConnectionAsync ct
+                use read = command connection statements.ReadLog
+                Rows.add read.Parameters "after" after
+                Rows.add read.Parameters "limit" limit
+                use! reader = read.ExecuteReaderAsync ct
+                return! Rows.readAll reader ct
+            }
+
+        member _.ScheduleAsync(at, messages, ct) =
+            run ct (fun transaction -> task { do! (transaction :> IStoreTransaction).ScheduleAsync(at, messages, ct) })
+            :> Task
+
+        member _.PromoteDueAsync(ct) =
+            run ct (fun transaction ->
+                task {
+                    let now = Rows.utc (clock.GetUtcNow())
+                    use take = transaction.Command statements.TakeDue
+                    Rows.add take.Parameters "now" now
+
+                    let! due =
+                        task {
+                            use! reader = take.ExecuteReaderAsync ct
+                            let due = ResizeArray<Message>()
+
+                            while! reader.ReadAsync ct do
+                                due.Add
+                                    {
+                                        Id = reader.GetGuid 0
+                                        StreamId = reader.GetString 1
+                                        Type = reader.GetString 2
+                                        CausationId = reader.GetGuid 3
+                                        CorrelationId = reader.GetGuid 4
+                                        Metadata = Rows.metadataOf (reader.GetString 5)
+                                        Payload = Json.parse (reader.GetString 6)
+                                        CreatedAt = now
+                                        Seq = 0L
+                                        Position = 0L
+                                    }
+
+                            return List.ofSeq due
+                        }
+
+                    let! promoted = transaction.AppendNext due
+                    return promoted.Length
+                })
+
+        member _.RegisterGroupAsync(group, ct) =
+            if String.IsNullOrWhiteSpace group.Id then
+                invalidArg (nameof group) "A consumer group needs an id."
+
+            run ct (fun transaction ->
+                task {
+                    use lockGroup = transaction.Command statements.LockGroup
+                    Rows.add lockGroup.Parameters "group" group.Id
+
+                    let! existing =
+                        task {
+                            use! reader = lockGroup.ExecuteReaderAsync ct
+                            let! found = reader.ReadAsync ct
+
+                            return
+                                if found then
+                                    Some(reader.GetFieldValue<string[]> 0)
+                                else
+                                    None
+                        }
+
+                    let types = group.Types |> List.distinct |> Array.ofList
+
+                    match existing with
+                    | None ->
+                        use insert = transaction.Command statements.InsertGroup
+                        Rows.add insert.Parameters "group" group.Id
+                        Rows.add insert.Parameters "types" types
+
+                        Rows.add
+                            insert.Parameters
+                            "start"
+                            (match group.StartFrom with
+                             | StartFrom.Beginning -> "beginning"
+                             | StartFrom.Now -> "now")
+
+                        let! _ = insert.ExecuteNonQueryAsync ct
+                        ()
+                    | Some current when Set.ofArray current <> Set.ofArray types ->
+                        use update = transaction.Command statements.UpdateGroupTypes
+                        Rows.add update.Parameters "group" group.Id
+                        Rows.add update.Parameters "types" types
+
+                        Rows.add
+                            update.Parameters
+                            "rescan"
+                            (types |> Array.exists (fun t -> not (Array.contains t current)))
+
+                        let! _ = update.ExecuteNonQueryAsync ct
+                        use refresh = transaction.Command statements.RefreshPending
+                        Rows.add refresh.Parameters "group" group.Id
+                        let! _ = refresh.ExecuteNonQueryAsync ct
+                        ()
+                    | Some _ -> ()
+                })
+            :> Task
+
+        member _.StopGroupAsync(group, reason, error, ct) =
+            task {
+                let! stopped =
+                    execute ct statements.StopGroup (fun parameters ->
+                        Rows.add parameters "group" group
+                        Rows.add parameters "reason" reason
+
+                        parameters.Add(
+                            NpgsqlParameter(
+                                "error",
+                                NpgsqlTypes.NpgsqlDbType.Text,
+                                Value =
+                                    (match error with
+                                     | Some error -> box (Rows.errorText error)
+                                     | None -> box DBNull.Value)
+                            )
+                        )
+                        |> ignore)
+
+                if stopped > 0 then
+                    return true
+                else
+                    let! exists = groupExists ct group
+                    return if exists then false else unknownGroup group
+            }
+
+        member _.StartGroupAsync(group, ct) =
+            task {
+                let! started =
+                    execute ct statements.StartGroup (fun parameters -> Rows.add parameters "group" group)
+
+                if started = 0 then
+                    unknownGroup group
+
+                notifier.Publish(StoreNotification.GroupStarted group)
+            }
+
+        member _.ResetGroupAsync(group, ct) =
+            task {
+                let! exists = groupExists ct group
+
+                if not exists then
+                    unknownGroup group
+
+                let! _ =
+                    execute ct statements.ResetGroup (fun parameters -> Rows.add parameters "group" group)
+
+                ()
+            }
+
+        member _.RecordFailureAsync(group, attempt, recovery, error, ct) =
+            task {
+                let! recorded =
+                    execute ct statements.RecordFailure (fun parameters ->
+                        Rows.add parameters "group" group
+                        Rows.add parameters "attempt" attempt
+                        Rows.add parameters "now" (Rows.utc (clock.GetUtcNow()))
+                        Rows.add parameters "error" (Rows.errorText error)
+                        Rows.add parameters "reason" $"{error.ExceptionType}: {error.Error}"
+
+                        match recovery with
+                        | Recovery.Stop ->
+                            Rows.add parameters "stop" true
+                            Rows.add parameters "retryAt" (Rows.utc (clock.GetUtcNow()))
+                        | Recovery.RetryAt at ->
+                            Rows.add parameters "stop" false
+                            Rows.add parameters "retryAt" (Rows.utc at))
+
+                if recorded > 0 then
+                    return true
+                else
+                    let! exists = groupExists ct group
+                    return if exists then false else unknownGroup group
+            }
+
+        member _.GroupStatsAsync(ct) =
+            task {
+                let! groups =
+                    task {
+                        use! connection = dataSource.OpenConnectionAsync ct
+                        use ids = command connection statements.GroupIds
+                        use! reader = ids.ExecuteReaderAsync ct
+                        let groups = ResizeArray<string>()
+
+                        while! reader.ReadAsync ct do
+                            groups.Add(reader.GetString 0)
+
+                        return List.ofSeq groups
+                    }
+
+                for group in groups do
+                    do! discoverAll ct group
+
+                use! connection = dataSource.OpenConnectionAsync ct
+                use stats = command connection statements.Stats
+                use! reader = stats.ExecuteReaderAsync ct
+                let rows = ResizeArray<GroupStats>()
+
+                while! reader.ReadAsync ct do
+                    rows.Add
+                        {
+                            Id = reader.GetString 0
+                            Status =
+                                if reader.GetString 1 = "active" then
+                                    GroupStatus.Active
+                                else
+                                    GroupStatus.Stopped
+                            Reason = if reader.IsDBNull 2 then None else Some(reader.GetString 2)
+                            Error =
+                                if reader.IsDBNull 3 then
+                                    None
+                                else
+                                    Some(Rows.errorOf (reader.GetString 3))
+                            RetryAt =
+                                if reader.IsDBNull 4 then
+                                    None
+                                else
+                                    Some(reader.GetFieldValue<DateTimeOffset> 4)
+                            RetryCount = reader.GetInt32 5
+                            Streams = reader.GetInt64 6
+                            PendingStreams = reader.GetInt64 7
+                            Lag = reader.GetInt64 8
+                        }
+
+                return List.ofSeq rows
+            }
+
+        member _.ClaimAsync(request, ct) =
+            task {
+                let mutable result = None
+                let mutable searching = true
+
+                while searching do
+                    let! moreToDiscover, claimed = claimOnce request ct
+
+                    match claimed with
+                    | Some claim when claim.Messages.IsEmpty -> do! settle claim ct
+                    | Some claim ->
+                        result <- Some claim
+                        searching <- false
+                    | None -> searching <- moreToDiscover
+
+                return result
+            }
+
+        member _.CompleteAsync(claim, handled, ct) =
+            task {
+                checkPrefix claim handled
+                let handle = claim.Token :?> PostgresClaim
+
+                let! outcome =
+                    task {
+                        try
+                            let! completed =
+                                transact ct (fun transaction ->
+                                    task {
+                                        use fence = transaction.Command statements.Fence
+                                        Rows.add fence.Parameters "group" claim.Group
+                                        Rows.add fence.Parameters "stream" claim.StreamId
+                                        Rows.add fence.Parameters "token" handle.Token
+                                        let! held = fence.ExecuteScalarAsync ct
+
+                                        if isNull held then
+                                            return
+                                                invalidOp
+                                                    $"The claim of group '{claim.Group}' on stream '{claim.StreamId}' is no longer held."
+                                        else
+                                            match! Store.executeAsync transaction handled ct with
+                                            | Error conflict -> return Error conflict
+                                            | Ok None -> return Ok()
+                                            | Ok(Some seq) ->
+                                                use acknowledge = transaction.Command statements.Acknowledge
+                                                Rows.add acknowledge.Parameters "group" claim.Group
+                                                Rows.add acknowledge.Parameters "stream" claim.StreamId
+                                                Rows.add acknowledge.Parameters "seq" seq
+                                                Rows.add acknowledge.Parameters "epoch" handle.Epoch
+                                                let! _ = acknowledge.ExecuteNonQueryAsync ct
+                                                use healthy = transaction.Command statements.Healthy
+                                                Rows.add healthy.Parameters "group" claim.Group
+                                                let! _ = healthy.ExecuteNonQueryAsync ct
+                                                return Ok()
+                                    })
+
+                            return Ok completed
+                        with
+                        | :? PostgresException as error when
+                            error.SqlState = PostgresErrorCodes.DeadlockDetected
+                            || error.SqlState = PostgresErrorCodes.SerializationFailure
+                            ->
+                            return Ok(Error(CompleteResult.Conflict(claim.StreamId, -1L, -1L)))
+                        | error -> return Error error
+                    }
+
+                match outcome with
+                | Ok(Ok()) -> return CompleteResult.Completed
+                | Ok(Error conflict) ->
+                    do! release claim ct
+                    return conflict
+                | Error error ->
+                    do! release claim CancellationToken.None
+                    return raise error
+            }
+
+        member _.ReleaseAsync(claim, ct) = release claim ct
+
+        member _.HeartbeatAsync(workers, ct) =
+            task {
+                let! _ =
+                    execute ct statements.Heartbeat (fun parameters ->
+                        Rows.add parameters "workers" (Array.ofList workers)
+                        Rows.add parameters "now" (Rows.utc (clock.GetUtcNow())))
+
+                ()
+            }
+
+        member _.ReclaimAsync(staleAfter, ct) =
+            let now = clock.GetUtcNow()
+
+            execute ct statements.Reclaim (fun parameters ->
+                Rows.add parameters "cutoff" (Rows.utc (now - staleAfter))
+                Rows.add parameters "forget" (Rows.utc (now - TimeSpan.FromDays 1.0)))
+
+        member _.TransactAsync<'T>(work: IStoreTransaction -> Task<'T>, ct) : Task<'T> =
+            run ct (fun transaction -> work transaction)
+
+        member _.Subscribe(listener) = notifier.Subscribe listener
+
+    interface IAsyncDisposable with
+        member _.DisposeAsync() =
+            (notifier :> IAsyncDisposable).DisposeAsync()

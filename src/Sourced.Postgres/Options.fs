@@ -1,0 +1,74 @@
+namespace Sourced.Postgres
+
+open System
+open System.Text.RegularExpressions
+
+/// Where the store's tables live and how it works.
+type PostgresOptions =
+    {
+        /// The PostgreSQL schema (created on install).
+        Schema: string
+        /// The prefix of every table name: `<prefix>_messages`, `<prefix>_streams`, ...
+        Prefix: string
+        /// Messages a consumer group scans for new streams in one discovery step.
+        DiscoveryBatch: int
+    }
+
+[<RequireQualifiedAccess>]
+module PostgresOptions =
+    let defaults =
+        {
+            Schema = "public"
+            Prefix = "sourced"
+            DiscoveryBatch = 1000
+        }
+
+/// The validated, qualified names of the store's objects. Identifiers are checked once, here: SQL text only
+/// ever splices these, and every value is a parameter.
+type internal Names =
+    {
+        Schema: string
+        Prefix: string
+        Migrations: string
+        Streams: string
+        Messages: string
+        Groups: string
+        Offsets: string
+        Scheduled: string
+        Workers: string
+        /// The LISTEN/NOTIFY channel.
+        Channel: string
+    }
+
+[<RequireQualifiedAccess>]
+module internal Names =
+    let private identifier = Regex("^[a-z_][a-z0-9_]{0,39}$", RegexOptions.Compiled)
+
+    let private check (what: string) (value: string) =
+        if isNull value || not (identifier.IsMatch value) then
+            invalidArg
+                what
+                $"The {what} '{value}' is not a plain identifier: use 1 to 40 lowercase letters, digits and underscores, starting with a letter or an underscore."
+
+    let create (options: PostgresOptions) : Names =
+        check "schema" options.Schema
+        check "prefix" options.Prefix
+
+        if options.DiscoveryBatch < 1 then
+            invalidArg (nameof options) "The discovery batch must be at least 1."
+
+        let table name =
+            $"{options.Schema}.{options.Prefix}_{name}"
+
+        {
+            Schema = options.Schema
+            Prefix = options.Prefix
+            Migrations = table "migrations"
+            Streams = table "streams"
+            Messages = table "messages"
+            Groups = table "groups"
+            Offsets = table "offsets"
+            Scheduled = table "scheduled"
+            Workers = table "workers"
+            Channel = $"{options.Schema}_{options.Prefix}"
+        }

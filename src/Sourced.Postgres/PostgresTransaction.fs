@@ -1,0 +1,258 @@
+namespace Sourced.Postgres
+
+open System
+open System.Data.Common
+open System.Threading
+open System.Threading.Tasks
+open Npgsql
+open Sourced
+
+/// Where an append goes in its stream.
+[<RequireQualifiedAccess>]
+type internal Position =
+    /// After the given seq, or not at all (optimistic concurrency).
+    | After of int64
+    /// At the end, whatever the stream's seq.
+    | Next
+
+/// Store operations inside one PostgreSQL transaction: what completions, units and `TransactAsync` run on.
+type internal PostgresTransaction
+    (statements: Statements, connection: NpgsqlConnection, transaction: NpgsqlTransaction, clock: TimeProvider, ct) =
+    let appended = ResizeArray<Message>()
+
+    let command (sql: string) =
+        new NpgsqlCommand(sql, connection, transaction)
+
+    let alreadyStored (streamId: string) (error: PostgresException) =
+        let key =
+            match error.Detail with
+            | null -> "a message of this batch"
+            | detail -> detail.Replace("Key (id)=(", "message ").Replace(") already exists.", "")
+
+        ArgumentException($"{key} is already stored (appending to stream '{streamId}').", "messages")
+
+    let checkNew (messages: Message list) =
+        for message in messages do
+            if String.IsNullOrWhiteSpace message.StreamId then
+                invalidArg (nameof messages) $"A '{message.Type}' message has no stream id."
+
+            if String.IsNullOrWhiteSpace message.Type then
+                invalidArg (nameof messages) $"A message for stream '{message.StreamId}' has no type."
+
+        match
+            messages
+            |> List.countBy (fun message -> message.Id)
+            |> List.tryFind (fun (_, n) -> n > 1)
+        with
+        | Some(id, _) -> invalidArg (nameof messages) $"Message {id} appears twice in one append."
+        | None -> ()
+
+    let actualSeq (streamId: string) =
+        task {
+            use seq = command statements.StreamSeq
+            Rows.add seq.Parameters "stream" streamId
+            let! actual = seq.ExecuteScalarAsync ct
+            return unbox<int64> actual
+        }
+
+    /// Appends one stream's messages in one statement; an empty result is a conflict.
+    member _.Append(streamId: string, at: Position, messages: Message list) : Task<AppendResult> =
+        task {
+            checkNew messages
+
+            if messages.IsEmpty then
+                return AppendResult.Appended []
+            else
+                let sql =
+                    match at with
+                    | Position.After 0L -> statements.AppendToNewStream
+                    | Position.After _ -> statements.AppendAfterSeq
+                    | Position.Next -> statements.AppendNext
+
+                use append = command sql
+                Rows.add append.Parameters "stream" streamId
+                Rows.add append.Parameters "count" (int64 messages.Length)
+
+                match at with
+                | Position.After expected -> Rows.add append.Parameters "expected" expected
+                | Position.Next -> ()
+
+                Rows.addMessages append.Parameters messages
+
+                let! rows =
+                    task {
+                        try
+                            use! reader = append.ExecuteReaderAsync ct
+                            let rows = ResizeArray()
+
+                            while! reader.ReadAsync ct do
+                                rows.Add(reader.GetInt64 0, reader.GetInt64 1)
+
+                            return List.ofSeq rows
+                        with :? PostgresException as error when
+                            error.SqlState = PostgresErrorCodes.UniqueViolation
+                            && error.ConstraintName = $"{statements.Names.Prefix}_messages_id" ->
+                            return raise (alreadyStored streamId error)
+                    }
+
+                match rows with
+                | [] ->
+                    let! actual = actualSeq streamId
+                    return AppendResult.Conflict actual
+                | rows ->
+                    let stored =
+                        List.map2
+                            (fun (message: Message) (position, seq) ->
+                                { message with
+                                    StreamId = streamId
+                                    Position = position
+                                    Seq = seq
+                                    CreatedAt = Rows.utc message.CreatedAt
+                                })
+                            messages
+                            rows
+
+                    appended.AddRange stored
+                    return AppendResult.Appended stored
+        }
+
+    /// Each message at the end of its stream, streams in order of first appearance; returned in input order.
+    member transaction.AppendNext(messages: Message list) : Task<Message list> =
+        task {
+            checkNew messages
+            let stored = Collections.Generic.Dictionary<Guid, Message>()
+
+            for streamId, group in messages |> List.groupBy (fun message -> message.StreamId) do
+                match! transaction.Append(streamId, Position.Next, group) with
+                | AppendResult.Appended messages ->
+                    for message in messages do
+                        stored[message.Id] <- message
+                | AppendResult.Conflict _ -> invalidOp $"Appending at the end of stream '{streamId}' cannot conflict."
+
+            return messages |> List.map (fun message -> stored[message.Id])
+        }
+
+    /// What this transaction stored, in order (for notifications once it commits).
+    member _.Appended: Message list = List.ofSeq appended
+
+    member _.Connection = connection
+
+    member _.Command(sql: string) = command sql
+
+    interface IStoreTransaction with
+        member _.SyncContext =
+            {
+                Transaction = Some(transaction :> DbTransaction)
+                CancellationToken = ct
+            }
+
+        member transaction.AppendAsync(streamId, expectedSeq, messages, _) =
+            Store.checkSequence streamId expectedSeq messages
+            transaction.Append(streamId, Position.After expectedSeq, messages)
+
+        member transaction.AppendNextAsync(messages, _) = transaction.AppendNext messages
+
+        member _.ReadStreamAsync(streamId, after, upTo, _) =
+            task {
+                use read = command statements.ReadStream
+                Rows.add read.Parameters "stream" streamId
+                Rows.add read.Parameters "after" after
+                Rows.add read.Parameters "upTo" (defaultArg upTo Int64.MaxValue)
+                use! reader = read.ExecuteReaderAsync ct
+                return! Rows.readAll reader ct
+            }
+
+        member _.ScheduleAsync(at, messages, _) =
+            task {
+                checkNew messages
+
+                if not messages.IsEmpty then
+                    use existing = command statements.ExistingIds
+                    Rows.add existing.Parameters "ids" [| for message in messages -> message.Id |]
+                    let! taken = existing.ExecuteScalarAsync ct
+
+                    match taken with
+                    | :? Guid as id -> invalidArg (nameof messages) $"Message {id} is already stored or scheduled."
+                    | _ -> ()
+
+                    let now = clock.GetUtcNow()
+
+                    let messages =
+                        messages
+                        |> List.map (
+                            Message.withMetadata
+                                MetadataKeys.ScheduledAt
+                                (Json.write (fun writer -> writer.WriteStringValue now))
+                        )
+
+                    use schedule = command statements.Schedule
+                    Rows.add schedule.Parameters "due" (Rows.utc at)
+                    Rows.add schedule.Parameters "streams" [| for message in messages -> message.StreamId |]
+                    Rows.addMessages schedule.Parameters messages
+                    let! _ = schedule.ExecuteNonQueryAsync ct
+                    ()
+            }
+
+        member _.PendingAsync(group, streamId, upTo, _) =
+            task {
+                use ensure = command statements.EnsureOffset
+                Rows.add ensure.Parameters "group" group
+                Rows.add ensure.Parameters "stream" streamId
+                let! _ = ensure.ExecuteNonQueryAsync ct
+
+                use lockOffset = command statements.LockOffset
+                Rows.add lockOffset.Parameters "group" group
+                Rows.add lockOffset.Parameters "stream" streamId
+
+                let! offset =
+                    task {
+                        use! reader = lockOffset.ExecuteReaderAsync ct
+                        let! found = reader.ReadAsync ct
+
+                        if not found then
+                            return invalidArg (nameof group) $"No consumer group '{group}' is registered."
+                        else
+                            return
+                                reader.GetInt64 0,
+                                reader.GetInt64 1,
+                                not (reader.IsDBNull 2),
+                                reader.GetFieldValue<string[]> 3
+                    }
+
+                let acked, high, claimed, types = offset
+
+                if claimed then
+                    raise (StreamBusyException(group, streamId))
+
+                use pending = command statements.PendingUpTo
+                Rows.add pending.Parameters "stream" streamId
+                Rows.add pending.Parameters "acked" acked
+                Rows.add pending.Parameters "upTo" upTo
+                Rows.add pending.Parameters "types" types
+                use! reader = pending.ExecuteReaderAsync ct
+                let! messages = Rows.readAll reader ct
+
+                return
+                    messages
+                    |> List.map (fun message ->
+                        {
+                            Message = message
+                            Replaying = message.Seq <= high
+                        })
+            }
+
+        member _.AcknowledgeAsync(group, streamId, seq, _) =
+            task {
+                use acknowledge = command statements.Acknowledge
+                Rows.add acknowledge.Parameters "group" group
+                Rows.add acknowledge.Parameters "stream" streamId
+                Rows.add acknowledge.Parameters "seq" seq
+
+                acknowledge.Parameters.Add(
+                    NpgsqlParameter("epoch", NpgsqlTypes.NpgsqlDbType.Bigint, Value = DBNull.Value)
+                )
+                |> ignore
+
+                let! _ = acknowledge.ExecuteNonQueryAsync ct
+                ()
+            }

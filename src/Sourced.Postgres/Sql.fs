@@ -1,0 +1,454 @@
+namespace Sourced.Postgres
+
+/// Every SQL statement of the store, as literals. `{name}` placeholders stand for validated identifiers
+/// (see `Names`), spliced once by `Sql.render`; values are always `@parameters`.
+[<RequireQualifiedAccess>]
+module internal Sql =
+
+    // ---- Schema ---------------------------------------------------------------------------------------------
+
+    [<Literal>]
+    let CreateMigrations =
+        """
+CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {migrations} (
+    version integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);"""
+
+    [<Literal>]
+    let LockMigrations =
+        "SELECT pg_advisory_xact_lock(hashtextextended('{channel}:migrations', 0))"
+
+    [<Literal>]
+    let AppliedMigrations = "SELECT coalesce(max(version), 0) FROM {migrations}"
+
+    [<Literal>]
+    let RecordMigration = "INSERT INTO {migrations} (version) VALUES (@version)"
+
+    [<Literal>]
+    let MigrationsTableExists = "SELECT to_regclass('{migrations}') IS NOT NULL"
+
+    /// Version 1: the log, stream heads, consumer groups and their offsets, scheduled messages, workers.
+    [<Literal>]
+    let Migration1 =
+        """
+CREATE TABLE {streams} (
+    stream_id text PRIMARY KEY,
+    seq bigint NOT NULL
+);
+
+CREATE TABLE {messages} (
+    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    id uuid NOT NULL,
+    stream_id text NOT NULL,
+    seq bigint NOT NULL,
+    type text NOT NULL,
+    created_at timestamptz NOT NULL,
+    causation_id uuid NOT NULL,
+    correlation_id uuid NOT NULL,
+    metadata jsonb NOT NULL,
+    payload jsonb NOT NULL,
+    CONSTRAINT {prefix}_messages_id UNIQUE (id),
+    CONSTRAINT {prefix}_messages_stream_seq UNIQUE (stream_id, seq)
+);
+CREATE INDEX {prefix}_messages_correlation ON {messages} (correlation_id, position);
+CREATE INDEX {prefix}_messages_discovery ON {messages} (xid, position);
+
+CREATE TABLE {groups} (
+    id text PRIMARY KEY,
+    types text[] NOT NULL,
+    start_from text NOT NULL,
+    start_snapshot pg_snapshot,
+    start_xid xid8 NOT NULL,
+    cursor_xid xid8 NOT NULL,
+    cursor_position bigint NOT NULL DEFAULT 0,
+    status text NOT NULL DEFAULT 'active',
+    reason text,
+    error jsonb,
+    retry_at timestamptz,
+    retry_count integer NOT NULL DEFAULT 0,
+    epoch bigint NOT NULL DEFAULT 0
+);
+
+CREATE TABLE {offsets} (
+    group_id text NOT NULL REFERENCES {groups} (id) ON DELETE CASCADE,
+    stream_id text NOT NULL,
+    acked bigint NOT NULL,
+    high bigint NOT NULL,
+    origin bigint NOT NULL,
+    next_position bigint,
+    claimed_by text,
+    claim_token uuid,
+    claimed_at timestamptz,
+    PRIMARY KEY (group_id, stream_id)
+);
+CREATE INDEX {prefix}_offsets_pending ON {offsets} (group_id, next_position) WHERE next_position IS NOT NULL;
+CREATE INDEX {prefix}_offsets_claimed ON {offsets} (claimed_by) WHERE claimed_by IS NOT NULL;
+
+CREATE TABLE {scheduled} (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    due timestamptz NOT NULL,
+    message_id uuid NOT NULL UNIQUE,
+    stream_id text NOT NULL,
+    type text NOT NULL,
+    created_at timestamptz NOT NULL,
+    causation_id uuid NOT NULL,
+    correlation_id uuid NOT NULL,
+    metadata jsonb NOT NULL,
+    payload jsonb NOT NULL
+);
+CREATE INDEX {prefix}_scheduled_due ON {scheduled} (due, id);
+
+CREATE TABLE {workers} (
+    id text PRIMARY KEY,
+    last_seen timestamptz NOT NULL
+);"""
+
+    // ---- Messages --------------------------------------------------------------------------------------------
+
+    [<Literal>]
+    let MessageColumns =
+        "m.position, m.id, m.stream_id, m.seq, m.type, m.created_at, m.causation_id, m.correlation_id, m.metadata::text, m.payload::text"
+
+    /// The messages of one append, inserted after the stream head `head` (one row: its seq before them).
+    [<Literal>]
+    let InsertAfterHead =
+        """
+inserted AS (
+    INSERT INTO {messages} (id, stream_id, seq, type, created_at, causation_id, correlation_id, metadata, payload)
+    SELECT u.id, @stream, head.base + u.ordinal, u.type, u.created_at, u.causation_id, u.correlation_id,
+           u.metadata::jsonb, u.payload::jsonb
+    FROM head,
+         unnest(@ids, @types, @created, @causations, @correlations, @metadatas, @payloads)
+             WITH ORDINALITY AS u(id, type, created_at, causation_id, correlation_id, metadata, payload, ordinal)
+    RETURNING position, seq
+)
+SELECT position, seq FROM inserted ORDER BY seq"""
+
+    /// A new stream: the head is created at the messages' last seq, or nothing happens when it exists.
+    [<Literal>]
+    let AppendToNewStream =
+        """
+WITH head AS (
+    INSERT INTO {streams} (stream_id, seq) VALUES (@stream, @count)
+    ON CONFLICT (stream_id) DO NOTHING
+    RETURNING 0::bigint AS base
+),"""
+        + InsertAfterHead
+
+    /// An existing stream at the expected seq: the head moves (locking it until commit), or nothing happens.
+    [<Literal>]
+    let AppendAfterSeq =
+        """
+WITH head AS (
+    UPDATE {streams} SET seq = @expected + @count
+    WHERE stream_id = @stream AND seq = @expected
+    RETURNING @expected AS base
+),"""
+        + InsertAfterHead
+
+    /// At the end of the stream, whatever its seq: the head moves, or is created.
+    [<Literal>]
+    let AppendNext =
+        """
+WITH head AS (
+    INSERT INTO {streams} (stream_id, seq) VALUES (@stream, @count)
+    ON CONFLICT (stream_id) DO UPDATE SET seq = {streams}.seq + EXCLUDED.seq
+    RETURNING seq - @count AS base
+),"""
+        + InsertAfterHead
+
+    [<Literal>]
+    let StreamSeq =
+        "SELECT coalesce((SELECT seq FROM {streams} WHERE stream_id = @stream), 0)"
+
+    [<Literal>]
+    let ExistingIds =
+        "SELECT id FROM {messages} WHERE id = ANY(@ids) UNION SELECT message_id FROM {scheduled} WHERE message_id = ANY(@ids)"
+
+    [<Literal>]
+    let ReadStream =
+        "SELECT "
+        + MessageColumns
+        + " FROM {messages} m WHERE m.stream_id = @stream AND m.seq > @after AND m.seq <= @upTo ORDER BY m.seq"
+
+    [<Literal>]
+    let ReadCorrelation =
+        "SELECT "
+        + MessageColumns
+        + " FROM {messages} m WHERE m.correlation_id = @correlation ORDER BY m.position"
+
+    [<Literal>]
+    let ReadLog =
+        "SELECT "
+        + MessageColumns
+        + " FROM {messages} m WHERE m.position > @after ORDER BY m.position LIMIT @limit"
+
+    // ---- Scheduling ------------------------------------------------------------------------------------------
+
+    [<Literal>]
+    let Schedule =
+        """
+INSERT INTO {scheduled} (due, message_id, stream_id, type, created_at, causation_id, correlation_id, metadata, payload)
+SELECT @due, u.id, u.stream_id, u.type, u.created_at, u.causation_id, u.correlation_id, u.metadata::jsonb, u.payload::jsonb
+FROM unnest(@ids, @streams, @types, @created, @causations, @correlations, @metadatas, @payloads)
+    AS u(id, stream_id, type, created_at, causation_id, correlation_id, metadata, payload)"""
+
+    /// One promoter at a time (in due order); the others find the lock taken and promote nothing.
+    [<Literal>]
+    let TakeDue =
+        """
+WITH promoter AS (SELECT pg_try_advisory_xact_lock(hashtextextended('{channel}:promote', 0)) AS got),
+due AS (
+    DELETE FROM {scheduled}
+    WHERE id IN (SELECT id FROM {scheduled}, promoter WHERE promoter.got AND due <= @now ORDER BY due, id LIMIT 1000)
+    RETURNING id, message_id, stream_id, type, causation_id, correlation_id, metadata::text AS metadata, payload::text AS payload
+)
+SELECT message_id, stream_id, type, causation_id, correlation_id, metadata, payload FROM due ORDER BY id"""
+
+    // ---- Consumer groups ---------------------------------------------------------------------------------------
+
+    [<Literal>]
+    let LockGroup =
+        "SELECT types, start_from FROM {groups} WHERE id = @group FOR UPDATE"
+
+    /// A new group: from the beginning it starts at xid 0; from now it starts at the registration snapshot
+    /// (messages visible in it are older than the group).
+    [<Literal>]
+    let InsertGroup =
+        """
+INSERT INTO {groups} (id, types, start_from, start_snapshot, start_xid, cursor_xid)
+SELECT @group, @types, @start,
+       CASE WHEN @start = 'now' THEN pg_current_snapshot() END,
+       CASE WHEN @start = 'now' THEN pg_snapshot_xmin(pg_current_snapshot()) ELSE '0'::xid8 END,
+       CASE WHEN @start = 'now' THEN pg_snapshot_xmin(pg_current_snapshot()) ELSE '0'::xid8 END"""
+
+    /// New types: the group scans the log again from its start; pending streams are checked against the types.
+    [<Literal>]
+    let UpdateGroupTypes =
+        """
+UPDATE {groups} SET types = @types,
+    cursor_xid = CASE WHEN @rescan THEN start_xid ELSE cursor_xid END,
+    cursor_position = CASE WHEN @rescan THEN 0 ELSE cursor_position END
+WHERE id = @group"""
+
+    [<Literal>]
+    let RefreshPending =
+        "UPDATE {offsets} o SET next_position = "
+        + "(SELECT min(m.position) FROM {messages} m WHERE m.stream_id = o.stream_id AND m.seq > o.acked AND m.type = ANY(g.types))"
+        + " FROM {groups} g WHERE g.id = o.group_id AND o.group_id = @group AND o.next_position IS NOT NULL"
+
+    /// One discovery step of a group: up to @limit messages past its cursor, and older than every transaction
+    /// still running (the xmin horizon: nothing can commit below it any more, so nothing is ever skipped),
+    /// mark their streams pending. One discoverer per group at a time; the others skip.
+    [<Literal>]
+    let Discover =
+        """
+WITH discoverer AS (SELECT pg_try_advisory_xact_lock(hashtextextended('{channel}:discovery:' || @group, 0)) AS got),
+g AS (
+    SELECT id, types, start_snapshot, cursor_xid, cursor_position
+    FROM {groups}, discoverer WHERE discoverer.got AND id = @group
+),
+found AS (
+    SELECT m.xid, m.position, m.stream_id, m.seq, m.type
+    FROM g, {messages} m
+    WHERE (m.xid, m.position) > (g.cursor_xid, g.cursor_position)
+      AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY m.xid, m.position
+    LIMIT @limit
+),
+relevant AS (
+    SELECT f.stream_id, min(f.position) AS first_position, min(f.seq) AS first_seq
+    FROM found f, g
+    WHERE f.type = ANY(g.types)
+      AND (g.start_snapshot IS NULL OR NOT pg_visible_in_snapshot(f.xid, g.start_snapshot))
+    GROUP BY f.stream_id
+),
+tracked AS (
+    INSERT INTO {offsets} (group_id, stream_id, acked, high, origin, next_position)
+    SELECT @group, r.stream_id, s.origin, s.origin, s.origin, r.first_position
+    FROM relevant r, g, LATERAL (SELECT CASE WHEN g.start_snapshot IS NULL THEN 0 ELSE r.first_seq - 1 END AS origin) s
+    ON CONFLICT (group_id, stream_id) DO UPDATE SET next_position = coalesce({offsets}.next_position, EXCLUDED.next_position)
+    RETURNING 1
+),
+last AS (SELECT xid, position FROM found ORDER BY xid DESC, position DESC LIMIT 1),
+moved AS (
+    UPDATE {groups} SET cursor_xid = last.xid, cursor_position = last.position
+    FROM last WHERE {groups}.id = @group
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM tracked), (SELECT count(*) FROM moved), (SELECT bool_or(got) FROM discoverer)"""
+
+    /// Claims the stream whose first pending message is oldest, among those nobody holds, for an active group
+    /// that is not waiting for a retry; returns its batch (and whole history when asked), or only whether the
+    /// group exists.
+    [<Literal>]
+    let Claim =
+        """
+WITH g AS (
+    SELECT id, types, epoch FROM {groups}
+    WHERE id = @group AND status = 'active' AND (retry_at IS NULL OR retry_at <= @now)
+),
+candidate AS (
+    SELECT o.stream_id FROM {offsets} o, g
+    WHERE o.group_id = g.id AND o.next_position IS NOT NULL AND o.claimed_by IS NULL
+    ORDER BY o.next_position
+    FOR UPDATE OF o SKIP LOCKED
+    LIMIT 1
+),
+claimed AS (
+    UPDATE {offsets} o SET claimed_by = @worker, claim_token = @token, claimed_at = @now
+    FROM candidate c WHERE o.group_id = @group AND o.stream_id = c.stream_id
+    RETURNING o.stream_id, o.acked, o.high
+),
+batch AS (
+    SELECT m.seq FROM claimed c, g, {messages} m
+    WHERE m.stream_id = c.stream_id AND m.seq > c.acked AND m.type = ANY(g.types)
+    ORDER BY m.seq LIMIT @batch
+)
+SELECT (SELECT count(*) FROM {groups} WHERE id = @group) AS known,
+       c.stream_id, c.acked, c.high, g.epoch, (b.seq IS NOT NULL) AS in_batch, """
+        + MessageColumns
+        + """
+FROM (SELECT 1) AS one
+LEFT JOIN claimed c ON true
+LEFT JOIN g ON true
+LEFT JOIN {messages} m ON m.stream_id = c.stream_id AND (@history OR m.seq IN (SELECT seq FROM batch))
+LEFT JOIN batch b ON b.seq = m.seq
+ORDER BY m.seq"""
+
+    [<Literal>]
+    let Release =
+        "UPDATE {offsets} SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL WHERE group_id = @group AND stream_id = @stream AND claim_token = @token"
+
+    /// Ends a claim inside its completing transaction, and locks its offset; no row: the claim was lost.
+    [<Literal>]
+    let Fence =
+        "UPDATE {offsets} SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL WHERE group_id = @group AND stream_id = @stream AND claim_token = @token RETURNING acked"
+
+    /// Moves a group's offset in a stream forward and points it at the next pending message. After a reset
+    /// since the claim (@epoch no longer the group's) only `high` moves, so what was processed replays;
+    /// a null @epoch (a unit's acknowledgement) always moves.
+    [<Literal>]
+    let Acknowledge =
+        """
+UPDATE {offsets} o SET
+    acked = CASE WHEN s.move THEN greatest(o.acked, @seq) ELSE o.acked END,
+    high = greatest(o.high, @seq),
+    next_position = (SELECT min(m.position) FROM {messages} m
+                     WHERE m.stream_id = o.stream_id
+                       AND m.seq > CASE WHEN s.move THEN greatest(o.acked, @seq) ELSE o.acked END
+                       AND m.type = ANY(g.types))
+FROM {groups} g, LATERAL (SELECT (@epoch::bigint IS NULL OR g.epoch = @epoch::bigint) AS move) s
+WHERE g.id = o.group_id AND o.group_id = @group AND o.stream_id = @stream"""
+
+    [<Literal>]
+    let Healthy =
+        "UPDATE {groups} SET retry_count = 0, retry_at = NULL, error = NULL WHERE id = @group AND (retry_count > 0 OR retry_at IS NOT NULL)"
+
+    /// The offset a transaction processes a stream from: created at the group's start when missing, then locked.
+    [<Literal>]
+    let EnsureOffset =
+        """
+INSERT INTO {offsets} (group_id, stream_id, acked, high, origin)
+SELECT g.id, @stream, s.origin, s.origin, s.origin
+FROM {groups} g, LATERAL (
+    SELECT CASE WHEN g.start_snapshot IS NULL THEN 0
+                ELSE coalesce((SELECT max(m.seq) FROM {messages} m
+                               WHERE m.stream_id = @stream AND pg_visible_in_snapshot(m.xid, g.start_snapshot)), 0)
+           END AS origin) s
+WHERE g.id = @group
+ON CONFLICT (group_id, stream_id) DO NOTHING"""
+
+    [<Literal>]
+    let LockOffset =
+        "SELECT o.acked, o.high, o.claimed_by, g.types FROM {offsets} o JOIN {groups} g ON g.id = o.group_id WHERE o.group_id = @group AND o.stream_id = @stream FOR UPDATE OF o"
+
+    [<Literal>]
+    let PendingUpTo =
+        "SELECT "
+        + MessageColumns
+        + " FROM {messages} m WHERE m.stream_id = @stream AND m.seq > @acked AND m.seq <= @upTo AND m.type = ANY(@types) ORDER BY m.seq"
+
+    [<Literal>]
+    let StopGroup =
+        "UPDATE {groups} SET status = 'stopped', reason = @reason, error = coalesce(@error::jsonb, error), retry_at = NULL WHERE id = @group AND status = 'active' RETURNING 1"
+
+    [<Literal>]
+    let StartGroup =
+        "UPDATE {groups} SET status = 'active', reason = NULL, error = NULL, retry_at = NULL, retry_count = 0 WHERE id = @group RETURNING 1"
+
+    [<Literal>]
+    let ResetGroup =
+        """
+WITH g AS (UPDATE {groups} SET epoch = epoch + 1 WHERE id = @group RETURNING id, types)
+UPDATE {offsets} o SET acked = o.origin,
+    next_position = (SELECT min(m.position) FROM {messages} m
+                     WHERE m.stream_id = o.stream_id AND m.seq > o.origin AND m.type = ANY(g.types))
+FROM g WHERE o.group_id = g.id"""
+
+    [<Literal>]
+    let RecordFailure =
+        """
+UPDATE {groups} SET
+    error = @error::jsonb,
+    retry_at = CASE WHEN @stop THEN NULL ELSE @retryAt END,
+    retry_count = CASE WHEN @stop THEN retry_count ELSE @attempt END,
+    status = CASE WHEN @stop THEN 'stopped' ELSE status END,
+    reason = CASE WHEN @stop THEN @reason ELSE reason END
+WHERE id = @group AND status = 'active' AND retry_count = @attempt - 1 AND (retry_at IS NULL OR retry_at <= @now)
+RETURNING 1"""
+
+    [<Literal>]
+    let GroupExists = "SELECT count(*) FROM {groups} WHERE id = @group"
+
+    [<Literal>]
+    let GroupIds = "SELECT id FROM {groups} ORDER BY id"
+
+    [<Literal>]
+    let Stats =
+        """
+SELECT g.id, g.status, g.reason, g.error::text, g.retry_at, g.retry_count,
+       (SELECT count(*) FROM {offsets} o WHERE o.group_id = g.id),
+       (SELECT count(*) FROM {offsets} o WHERE o.group_id = g.id AND o.next_position IS NOT NULL),
+       (SELECT count(*) FROM {offsets} o JOIN {messages} m ON m.stream_id = o.stream_id AND m.seq > o.acked
+        WHERE o.group_id = g.id AND o.next_position IS NOT NULL AND m.type = ANY(g.types))
+FROM {groups} g ORDER BY g.id"""
+
+    // ---- Workers ---------------------------------------------------------------------------------------------
+
+    [<Literal>]
+    let Heartbeat =
+        """
+WITH seen AS (
+    INSERT INTO {workers} (id, last_seen) SELECT unnest(@workers), @now
+    ON CONFLICT (id) DO UPDATE SET last_seen = EXCLUDED.last_seen
+    RETURNING 1
+)
+UPDATE {offsets} SET claimed_at = @now WHERE claimed_by = ANY(@workers)"""
+
+    [<Literal>]
+    let Reclaim =
+        """
+WITH forgotten AS (DELETE FROM {workers} WHERE last_seen < @forget RETURNING 1)
+UPDATE {offsets} SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL
+WHERE claimed_by IS NOT NULL AND claimed_at < @cutoff"""
+
+    [<Literal>]
+    let Notify = "SELECT pg_notify(@channel, @payload)"
+
+    /// The text of a statement for these names.
+    let render (names: Names) (template: string) : string =
+        template
+            .Replace("{schema}", names.Schema)
+            .Replace("{prefix}", names.Prefix)
+            .Replace("{migrations}", names.Migrations)
+            .Replace("{streams}", names.Streams)
+            .Replace("{messages}", names.Messages)
+            .Replace("{groups}", names.Groups)
+            .Replace("{offsets}", names.Offsets)
+            .Replace("{scheduled}", names.Scheduled)
+            .Replace("{workers}", names.Workers)
+            .Replace("{channel}", names.Channel)

@@ -1,0 +1,40 @@
+namespace Sourced.Postgres
+
+/// The store's SQL, rendered once for its schema and prefix.
+type internal Statements(names: Names) =
+    let render = Sql.render names
+
+    member _.Names = names
+    member val AppendToNewStream = render Sql.AppendToNewStream
+    member val AppendAfterSeq = render Sql.AppendAfterSeq
+    member val AppendNext = render Sql.AppendNext
+    member val StreamSeq = render Sql.StreamSeq
+    member val ExistingIds = render Sql.ExistingIds
+    member val ReadStream = render Sql.ReadStream
+    member val ReadCorrelation = render Sql.ReadCorrelation
+    member val ReadLog = render Sql.ReadLog
+    member val Schedule = render Sql.Schedule
+    member val TakeDue = render Sql.TakeDue
+    member val LockGroup = render Sql.LockGroup
+    member val InsertGroup = render Sql.InsertGroup
+    member val UpdateGroupTypes = render Sql.UpdateGroupTypes
+    member val RefreshPending = render Sql.RefreshPending
+    member val Discover = render Sql.Discover
+    member val Claim = render Sql.Claim
+    member val Release = render Sql.Release
+    member val Fence = render Sql.Fence
+    member val Acknowledge = render Sql.Acknowledge
+    member val Healthy = render Sql.Healthy
+    member val EnsureOffset = render Sql.EnsureOffset
+    member val LockOffset = render Sql.LockOffset
+    member val PendingUpTo = render Sql.PendingUpTo
+    member val StopGroup = render Sql.StopGroup
+    member val StartGroup = render Sql.StartGroup
+    member val ResetGroup = render Sql.ResetGroup
+    member val RecordFailure = render Sql.RecordFailure
+    member val GroupExists = render Sql.GroupExists
+    member val GroupIds = render Sql.GroupIds
+    member val Stats = render Sql.Stats
+    member val Heartbeat = render Sql.Heartbeat
+    member val Reclaim = render Sql.Reclaim
+    member val Notify = Sql.Notify
