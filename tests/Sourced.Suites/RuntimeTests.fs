@@ -365,7 +365,7 @@ let failures =
                         let breaking =
                             Projector.eventSourced
                                 "breaking"
-                                (Codec.union<Domain.Todo.Event> "todos")
+                                (Codec.union<Todo.Event> "todos")
                                 (fun _ -> 0)
                                 (fun count _ -> count + 1)
                                 (fun _ _ -> task { return raise (TimeoutException "projection table locked") })
@@ -387,7 +387,7 @@ let failures =
 
                                     let! _ =
                                         store.AppendNextAsync(
-                                            [ Codec.message Domain.Todo.actor.Events "t" (Domain.Todo.Started "x") ],
+                                            [ Codec.message Todo.actor.Events "t" (Todo.Started "x") ],
                                             ct
                                         )
 
@@ -587,7 +587,7 @@ let lifecycle =
                 task {
                     let store = MemoryStore() :> IMessageStore
                     let syncs = ConcurrentQueue<int * bool>()
-                    let events = Codec.union<Domain.Todo.Event> "todos"
+                    let events = Codec.union<Todo.Event> "todos"
 
                     let counter =
                         Projector.eventSourced
@@ -600,7 +600,7 @@ let lifecycle =
                                 Task.FromResult())
                         |> Projector.reactsToAll (fun count _ ->
                             [
-                                Dispatch.send Domain.Todo.actor.Commands (Domain.Todo.Notify $"{count}")
+                                Dispatch.send Todo.actor.Commands (Todo.Notify $"{count}")
                                 |> Dispatch.toStream "out"
                             ])
 
@@ -619,8 +619,8 @@ let lifecycle =
                                 let! _ =
                                     store.AppendNextAsync(
                                         [
-                                            Codec.message events "t" (Domain.Todo.Started "x")
-                                            Codec.message events "t" (Domain.Todo.ItemAdded "a")
+                                            Codec.message events "t" (Todo.Started "x")
+                                            Codec.message events "t" (Todo.ItemAdded "a")
                                         ],
                                         ct
                                     )
@@ -629,11 +629,7 @@ let lifecycle =
                                 do! runtime.ResetGroupAsync("counter", ct)
                                 do! until runtime "two replayed syncs" (fun () -> Task.FromResult(syncs.Count = 4))
 
-                                let! _ =
-                                    store.AppendNextAsync(
-                                        [ Codec.message events "t" (Domain.Todo.ItemAdded "b") ],
-                                        ct
-                                    )
+                                let! _ = store.AppendNextAsync([ Codec.message events "t" (Todo.ItemAdded "b") ], ct)
 
                                 do! until runtime "a live sync" (fun () -> Task.FromResult(syncs.Count = 5))
 
@@ -655,7 +651,7 @@ let lifecycle =
                 task {
                     let clock = ManualClock()
                     let store = MemoryStore(clock) :> IMessageStore
-                    let runtime = new Runtime(store, [ Actor.toReactor Domain.Todo.actor ], fast)
+                    let runtime = new Runtime(store, [ Actor.toReactor Todo.actor ], fast)
 
                     let notified () =
                         task {
@@ -666,11 +662,7 @@ let lifecycle =
                     do!
                         running runtime (fun () ->
                             task {
-                                let! _ =
-                                    runtime.DispatchAsync(
-                                        Actor.command Domain.Todo.actor "l" (Domain.Todo.Start "x"),
-                                        ct
-                                    )
+                                let! _ = runtime.DispatchAsync(Actor.command Todo.actor "l" (Todo.Start "x"), ct)
 
                                 do!
                                     until runtime "started" (fun () ->
