@@ -19,7 +19,7 @@ let all =
             ScenarioTests.tests
             ErrorStrategyTests.tests
             WorkQueueTests.tests
-            RuntimeTests.tests
+            RuntimeTests.memory
             UnitTests.tests
             SupervisorTests.tests
             SampleTests.tests

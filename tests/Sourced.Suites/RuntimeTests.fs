@@ -1,3 +1,4 @@
+/// The runtime tests, run on every store: each test makes its own store and its own runtime.
 module Sourced.Tests.RuntimeTests
 
 open System
@@ -84,15 +85,16 @@ let appendWork (store: IMessageStore) (streams: int) (perStream: int) =
             ()
     }
 
-let concurrency =
+let concurrency (create: TimeProvider -> Task<IMessageStore>) =
+    let onSystemClock = onSystemClock create
+
     testList
         "concurrency"
         [
-            testCaseTask
+            onSystemClock
                 "4 workers process many streams: each message once per group, in stream order, one claim at a time"
-                (fun () ->
+                (fun store ->
                     task {
-                        let store = MemoryStore() :> IMessageStore
                         let first, second = Recording(), Recording()
 
                         let runtime =
@@ -123,9 +125,8 @@ let concurrency =
                                 Expect.equal pair.Value [ 1L .. 10L ] $"stream {pair.Key} in order"
                     })
 
-            testCaseTask "a busy reactor cannot starve another one" (fun () ->
+            onSystemClock "a busy reactor cannot starve another one" (fun store ->
                 task {
-                    let store = MemoryStore() :> IMessageStore
                     let busy, quiet = Recording(), Recording()
                     let order = ConcurrentQueue<string>()
 
@@ -167,16 +168,17 @@ let concurrency =
                 })
         ]
 
-let failures =
+let failures (create: TimeProvider -> Task<IMessageStore>) =
+    let onSystemClock = onSystemClock create
+    let onManualClock = onManualClock create
+
     testList
         "failures"
         [
-            testCaseTask
+            onManualClock
                 "a failing group is retried per its policy, then stopped with its error, while others run on; a restart resumes it"
-                (fun () ->
+                (fun clock store ->
                     task {
-                        let clock = ManualClock()
-                        let store = MemoryStore(clock) :> IMessageStore
                         let healthy, flaky = Recording(), Recording()
                         let mutable broken = true
                         let retries = ConcurrentQueue<int * TimeSpan>()
@@ -260,10 +262,8 @@ let failures =
                         Expect.equal (List.ofSeq stops) [ "cannot handle #1" ] "stopped once"
                     })
 
-            testCaseTask "the retry count starts again after a success" (fun () ->
+            onManualClock "the retry count starts again after a success" (fun clock store ->
                 task {
-                    let clock = ManualClock()
-                    let store = MemoryStore(clock) :> IMessageStore
                     let flaky = Recording()
                     let failing = ConcurrentDictionary<int64, bool>()
                     let attempts = ConcurrentQueue<int>()
@@ -318,9 +318,8 @@ let failures =
                     Expect.equal (List.ofSeq attempts) [ 1; 1 ] "each failure after a success is a first attempt"
                 })
 
-            testCaseTask "a failing message keeps the messages before it acknowledged" (fun () ->
+            onSystemClock "a failing message keeps the messages before it acknowledged" (fun store ->
                 task {
-                    let store = MemoryStore() :> IMessageStore
                     let recording = Recording()
                     let stopped = ref None
 
@@ -355,17 +354,16 @@ let failures =
                     Expect.equal stats.Lag 1L "only the failing message waits"
                 })
 
-            testCaseTask
+            onSystemClock
                 "an action that fails to execute goes to the strategy and the worker carries on (hazard 3)"
-                (fun () ->
+                (fun store ->
                     task {
-                        let store = MemoryStore() :> IMessageStore
                         let healthy = Recording()
 
                         let breaking =
                             Projector.eventSourced
                                 "breaking"
-                                (Codec.union<Domain.Todo.Event> "todos")
+                                (Codec.union<Todo.Event> "todos")
                                 (fun _ -> 0)
                                 (fun count _ -> count + 1)
                                 (fun _ _ -> task { return raise (TimeoutException "projection table locked") })
@@ -387,7 +385,7 @@ let failures =
 
                                     let! _ =
                                         store.AppendNextAsync(
-                                            [ Codec.message Domain.Todo.actor.Events "t" (Domain.Todo.Started "x") ],
+                                            [ Codec.message Todo.actor.Events "t" (Todo.Started "x") ],
                                             ct
                                         )
 
@@ -412,9 +410,8 @@ let failures =
                         Expect.equal stats.Lag 1L "nothing acknowledged"
                     })
 
-            testCaseTask "a conflict runs the batch again on fresh history" (fun () ->
+            onSystemClock "a conflict runs the batch again on fresh history" (fun store ->
                 task {
-                    let store = MemoryStore() :> IMessageStore
                     let mutable intrusions = 0
 
                     /// Appends to the stream itself on its first attempt, so that its decision loses.
@@ -495,53 +492,53 @@ let failures =
                         "decided after the intruder"
                 })
 
-            testCaseTask "a failure that cannot be recorded is reported, and its message is not held back" (fun () ->
-                task {
-                    let store = MemoryStore() :> IMessageStore
-                    let recording = Recording()
-                    let mutable statsOutages = 1
-                    let mutable failures = 1
+            onSystemClock
+                "a failure that cannot be recorded is reported, and its message is not held back"
+                (fun store ->
+                    task {
+                        let recording = Recording()
+                        let mutable statsOutages = 1
+                        let mutable failures = 1
 
-                    let flaky =
-                        { new DelegatingStore(store) with
-                            override _.GroupStatsAsync(token) =
-                                if Interlocked.Decrement &statsOutages >= 0 then
-                                    Task.FromException<GroupStats list>(TimeoutException "stats unavailable")
-                                else
-                                    store.GroupStatsAsync token
-                        }
-
-                    let reactor = recorder "g" recording (fun _ -> Interlocked.Decrement &failures >= 0)
-
-                    let runtime =
-                        new Runtime(
-                            flaky,
-                            [ reactor ],
-                            { fast with
-                                StaleAfter = TimeSpan.FromHours 1.0
+                        let flaky =
+                            { new DelegatingStore(store) with
+                                override _.GroupStatsAsync(token) =
+                                    if Interlocked.Decrement &statsOutages >= 0 then
+                                        Task.FromException<GroupStats list>(TimeoutException "stats unavailable")
+                                    else
+                                        store.GroupStatsAsync token
                             }
-                        )
 
-                    let trouble =
-                        nextEvent runtime (function
-                            | RuntimeEvent.Trouble(operation, _) -> operation = "recovering g"
-                            | _ -> false)
+                        let reactor = recorder "g" recording (fun _ -> Interlocked.Decrement &failures >= 0)
 
-                    do!
-                        running runtime (fun () ->
-                            task {
-                                let! _ = store.AppendNextAsync([ work "a" 1 ], ct)
-                                let! _ = trouble
+                        let runtime =
+                            new Runtime(
+                                flaky,
+                                [ reactor ],
+                                { fast with
+                                    StaleAfter = TimeSpan.FromHours 1.0
+                                }
+                            )
 
-                                do!
-                                    until runtime "processed at the next attempt" (fun () ->
-                                        Task.FromResult(recording.Count = 1))
-                            })
-                })
+                        let trouble =
+                            nextEvent runtime (function
+                                | RuntimeEvent.Trouble(operation, _) -> operation = "recovering g"
+                                | _ -> false)
 
-            testCaseTask "a store that cannot be reached is reported and the workers carry on" (fun () ->
+                        do!
+                            running runtime (fun () ->
+                                task {
+                                    let! _ = store.AppendNextAsync([ work "a" 1 ], ct)
+                                    let! _ = trouble
+
+                                    do!
+                                        until runtime "processed at the next attempt" (fun () ->
+                                            Task.FromResult(recording.Count = 1))
+                                })
+                    })
+
+            onSystemClock "a store that cannot be reached is reported and the workers carry on" (fun store ->
                 task {
-                    let store = MemoryStore() :> IMessageStore
                     let recording = Recording()
                     let mutable outages = 3
 
@@ -579,15 +576,17 @@ let failures =
                 })
         ]
 
-let lifecycle =
+let lifecycle (create: TimeProvider -> Task<IMessageStore>) =
+    let onSystemClock = onSystemClock create
+    let onManualClock = onManualClock create
+
     testList
         "lifecycle"
         [
-            testCaseTask "resetting a projector's group rebuilds the projection without reacting again" (fun () ->
+            onSystemClock "resetting a projector's group rebuilds the projection without reacting again" (fun store ->
                 task {
-                    let store = MemoryStore() :> IMessageStore
                     let syncs = ConcurrentQueue<int * bool>()
-                    let events = Codec.union<Domain.Todo.Event> "todos"
+                    let events = Codec.union<Todo.Event> "todos"
 
                     let counter =
                         Projector.eventSourced
@@ -600,7 +599,7 @@ let lifecycle =
                                 Task.FromResult())
                         |> Projector.reactsToAll (fun count _ ->
                             [
-                                Dispatch.send Domain.Todo.actor.Commands (Domain.Todo.Notify $"{count}")
+                                Dispatch.send Todo.actor.Commands (Todo.Notify $"{count}")
                                 |> Dispatch.toStream "out"
                             ])
 
@@ -619,8 +618,8 @@ let lifecycle =
                                 let! _ =
                                     store.AppendNextAsync(
                                         [
-                                            Codec.message events "t" (Domain.Todo.Started "x")
-                                            Codec.message events "t" (Domain.Todo.ItemAdded "a")
+                                            Codec.message events "t" (Todo.Started "x")
+                                            Codec.message events "t" (Todo.ItemAdded "a")
                                         ],
                                         ct
                                     )
@@ -629,11 +628,7 @@ let lifecycle =
                                 do! runtime.ResetGroupAsync("counter", ct)
                                 do! until runtime "two replayed syncs" (fun () -> Task.FromResult(syncs.Count = 4))
 
-                                let! _ =
-                                    store.AppendNextAsync(
-                                        [ Codec.message events "t" (Domain.Todo.ItemAdded "b") ],
-                                        ct
-                                    )
+                                let! _ = store.AppendNextAsync([ Codec.message events "t" (Todo.ItemAdded "b") ], ct)
 
                                 do! until runtime "a live sync" (fun () -> Task.FromResult(syncs.Count = 5))
 
@@ -651,11 +646,9 @@ let lifecycle =
                     Expect.equal out 3 "no reaction while replaying"
                 })
 
-            testCaseTask "a reaction's scheduled command runs once its time has come" (fun () ->
+            onManualClock "a reaction's scheduled command runs once its time has come" (fun clock store ->
                 task {
-                    let clock = ManualClock()
-                    let store = MemoryStore(clock) :> IMessageStore
-                    let runtime = new Runtime(store, [ Actor.toReactor Domain.Todo.actor ], fast)
+                    let runtime = new Runtime(store, [ Actor.toReactor Todo.actor ], fast)
 
                     let notified () =
                         task {
@@ -666,11 +659,7 @@ let lifecycle =
                     do!
                         running runtime (fun () ->
                             task {
-                                let! _ =
-                                    runtime.DispatchAsync(
-                                        Actor.command Domain.Todo.actor "l" (Domain.Todo.Start "x"),
-                                        ct
-                                    )
+                                let! _ = runtime.DispatchAsync(Actor.command Todo.actor "l" (Todo.Start "x"), ct)
 
                                 do!
                                     until runtime "started" (fun () ->
@@ -686,9 +675,8 @@ let lifecycle =
                             })
                 })
 
-            testCaseTask "stopping finishes the batch in flight and takes no more" (fun () ->
+            onSystemClock "stopping finishes the batch in flight and takes no more" (fun store ->
                 task {
-                    let store = MemoryStore() :> IMessageStore
 
                     let entered =
                         TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
@@ -726,9 +714,8 @@ let lifecycle =
                         "the batch in flight was completed, no new one taken"
                 })
 
-            testCaseTask "notifications wake idle workers without waiting for the catch-up poll" (fun () ->
+            onSystemClock "notifications wake idle workers without waiting for the catch-up poll" (fun store ->
                 task {
-                    let store = MemoryStore() :> IMessageStore
                     let recording = Recording()
 
                     let runtime =
@@ -752,10 +739,8 @@ let lifecycle =
                             })
                 })
 
-            testCaseTask "the claims of a worker that went silent are freed for the others" (fun () ->
+            onManualClock "the claims of a worker that went silent are freed for the others" (fun clock store ->
                 task {
-                    let clock = ManualClock()
-                    let store = MemoryStore(clock) :> IMessageStore
                     let recording = Recording()
                     let reactor = recorder "g" recording (fun _ -> false)
                     do! Store.registerAsync store reactor ct
@@ -793,18 +778,23 @@ let lifecycle =
                             })
                 })
 
-            testCase "a runtime refuses two reactors in one group and zero workers"
-            <| fun _ ->
-                let store = MemoryStore() :> IMessageStore
-                let reactor = recorder "g" (Recording()) (fun _ -> false)
+            onSystemClock "a runtime refuses two reactors in one group and zero workers" (fun store ->
+                task {
+                    let reactor = recorder "g" (Recording()) (fun _ -> false)
 
-                Expect.throwsT<ArgumentException>
-                    (fun () -> new Runtime(store, [ reactor; reactor ]) |> ignore)
-                    "same group"
+                    Expect.throwsT<ArgumentException>
+                        (fun () -> new Runtime(store, [ reactor; reactor ]) |> ignore)
+                        "same group"
 
-                Expect.throwsT<ArgumentException>
-                    (fun () -> new Runtime(store, [ reactor ], { fast with Workers = 0 }) |> ignore)
-                    "no workers"
+                    Expect.throwsT<ArgumentException>
+                        (fun () -> new Runtime(store, [ reactor ], { fast with Workers = 0 }) |> ignore)
+                        "no workers"
+                })
         ]
 
-let tests = testList "runtime" [ concurrency; failures; lifecycle ]
+/// Every runtime test, each on a fresh store made by `create` on the system clock or on a manual clock.
+let tests (name: string) (create: TimeProvider -> Task<IMessageStore>) : Test =
+    testList "runtime" [ testList name [ concurrency create; failures create; lifecycle create ] ]
+
+let memory =
+    tests "memory store" (fun clock -> Task.FromResult(MemoryStore(clock) :> IMessageStore))

@@ -2,6 +2,7 @@
 module Sourced.Tests.Support
 
 open System
+open System.Runtime.ExceptionServices
 open System.Threading
 open System.Threading.Tasks
 open Expecto
@@ -55,6 +56,35 @@ type ManualClock(start: DateTimeOffset) =
     member _.Advance(by: TimeSpan) = lock gate (fun () -> now <- now + by)
 
     override _.GetUtcNow() = lock gate (fun () -> now)
+
+/// Runs `body` on a store made by `create` on `clock`, then disposes the store when it is disposable,
+/// whether `body` succeeded or not.
+let withStore
+    (create: TimeProvider -> Task<IMessageStore>)
+    (clock: TimeProvider)
+    (body: IMessageStore -> Task<unit>)
+    : Task<unit> =
+    task {
+        let! store = create clock
+
+        let! outcome =
+            task {
+                try
+                    do! body store
+                    return None
+                with error ->
+                    return Some(ExceptionDispatchInfo.Capture error)
+            }
+
+        match box store with
+        | :? IAsyncDisposable as disposable -> do! disposable.DisposeAsync()
+        | :? IDisposable as disposable -> disposable.Dispose()
+        | _ -> ()
+
+        match outcome with
+        | Some error -> error.Throw()
+        | None -> ()
+    }
 
 /// The exception of type 'Error that `work` raised, synchronously or through its task.
 let raises<'Error when 'Error :> exn> (work: unit -> Task) : Task<'Error> =

@@ -2,7 +2,6 @@
 module Sourced.Tests.StoreContract.Kit
 
 open System
-open System.Runtime.ExceptionServices
 open System.Threading
 open System.Threading.Tasks
 open Expecto
@@ -214,28 +213,8 @@ let contract
     (body: ManualClock -> IMessageStore -> Task<unit>)
     =
     testCaseTask name (fun () ->
-        task {
-            let clock = ManualClock start
-            let! store = create clock
-
-            let! outcome =
-                task {
-                    try
-                        do! body clock store
-                        return None
-                    with error ->
-                        return Some(ExceptionDispatchInfo.Capture error)
-                }
-
-            match box store with
-            | :? IAsyncDisposable as disposable -> do! disposable.DisposeAsync()
-            | :? IDisposable as disposable -> disposable.Dispose()
-            | _ -> ()
-
-            match outcome with
-            | Some error -> error.Throw()
-            | None -> ()
-        })
+        let clock = ManualClock start
+        withStore create clock (body clock))
 
 /// The fields a store keeps as given (its clock may keep `CreatedAt` to the microsecond only).
 let expectKept (given: Message) (stored: Message) =

@@ -6,6 +6,7 @@ open System.Threading
 open System.Threading.Tasks
 open Expecto
 open Sourced
+open Sourced.Tests.Support
 
 let ct = CancellationToken.None
 
@@ -22,6 +23,20 @@ let fast: RuntimeOptions =
     }
 
 let timeout = TimeSpan.FromSeconds 20.0
+
+/// One runtime test on a fresh store on the system clock, disposed afterwards when it is disposable.
+let onSystemClock (create: TimeProvider -> Task<IMessageStore>) (name: string) (body: IMessageStore -> Task<unit>) =
+    testCaseTask name (fun () -> withStore create TimeProvider.System body)
+
+/// One runtime test on a fresh store on a manual clock that the test moves, disposed afterwards when it is disposable.
+let onManualClock
+    (create: TimeProvider -> Task<IMessageStore>)
+    (name: string)
+    (body: ManualClock -> IMessageStore -> Task<unit>)
+    =
+    testCaseTask name (fun () ->
+        let clock = ManualClock()
+        withStore create clock (body clock))
 
 /// Waits until `condition` holds, checking again whenever the runtime reports something.
 let until (runtime: Runtime) (what: string) (condition: unit -> Task<bool>) : Task =
