@@ -12,6 +12,9 @@ type PostgresOptions =
         Prefix: string
         /// Messages a consumer group scans for new streams in one discovery step.
         DiscoveryBatch: int
+        /// How long a claim waits for committed messages that are not discoverable yet, because transactions
+        /// older than them are still running somewhere in the cluster.
+        DiscoveryWait: TimeSpan
     }
 
 [<RequireQualifiedAccess>]
@@ -21,6 +24,7 @@ module PostgresOptions =
             Schema = "public"
             Prefix = "sourced"
             DiscoveryBatch = 1000
+            DiscoveryWait = TimeSpan.FromSeconds 1.0
         }
 
 /// The validated, qualified names of the store's objects. Identifiers are checked once, here: SQL text only

@@ -68,9 +68,33 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             return unbox<int64> count > 0L
         }
 
-    /// Runs discovery steps for a group until it has looked at everything below the horizon (or is busy elsewhere).
+    /// What one discovery step saw: whether more may be found at once, whether committed messages of the
+    /// group wait above the horizon, and whether it was skipped because another transaction is discovering.
+    let discovered (reader: NpgsqlDataReader) =
+        let scanned = reader.GetInt64 0
+        let got = not (reader.IsDBNull 3) && reader.GetBoolean 3
+
+        {|
+            More = got && scanned = int64 options.DiscoveryBatch
+            Waiting = reader.GetBoolean 4
+            Skipped = not got
+        |}
+
+    /// Waits a little for transactions older than committed messages to end, until `deadline`; false when late.
+    let waitForHorizon (deadline: DateTime) (ct: CancellationToken) =
+        task {
+            if DateTime.UtcNow >= deadline then
+                return false
+            else
+                do! Task.Delay(TimeSpan.FromMilliseconds 5.0, ct)
+                return true
+        }
+
+    /// Runs discovery steps for a group until everything committed is discovered (waiting up to `DiscoveryWait`
+    /// for older transactions), or another process is discovering it.
     let discoverAll (ct: CancellationToken) (group: string) =
         task {
+            let deadline = DateTime.UtcNow + options.DiscoveryWait
             let mutable more = true
 
             while more do
@@ -80,16 +104,30 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 Rows.add discover.Parameters "limit" options.DiscoveryBatch
                 use! reader = discover.ExecuteReaderAsync ct
                 let! _ = reader.ReadAsync ct
-                let scanned = reader.GetInt64 0
-                let got = not (reader.IsDBNull 3) && reader.GetBoolean 3
-                more <- got && scanned = int64 options.DiscoveryBatch
+                let step = discovered reader
+
+                if step.More then
+                    more <- true
+                elif step.Waiting then
+                    let! early = waitForHorizon deadline ct
+                    more <- early
+                else
+                    more <- false
         }
 
-    /// One discovery step and one claim attempt, in one round trip.
-    let claimOnce (request: ClaimRequest) (ct: CancellationToken) =
+    /// One discovery step and one claim attempt, in one round trip (one implicit transaction). With
+    /// `awaitDiscovery` it first waits for a discovery running in another transaction to commit, so the claim
+    /// sees the streams that discovery found.
+    let claimOnce (request: ClaimRequest) (awaitDiscovery: bool) (ct: CancellationToken) =
         task {
             use! connection = dataSource.OpenConnectionAsync ct
             use batch = new NpgsqlBatch(connection)
+
+            if awaitDiscovery then
+                let wait = NpgsqlBatchCommand(statements.AwaitDiscovery)
+                Rows.add wait.Parameters "group" request.Group
+                batch.BatchCommands.Add wait
+
             let discover = NpgsqlBatchCommand(statements.Discover)
             Rows.add discover.Parameters "group" request.Group
             Rows.add discover.Parameters "limit" options.DiscoveryBatch
@@ -104,8 +142,13 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             Rows.add claim.Parameters "history" request.WithHistory
             batch.BatchCommands.Add claim
             use! reader = batch.ExecuteReaderAsync ct
+
+            if awaitDiscovery then
+                let! _ = reader.NextResultAsync ct
+                ()
+
             let! _ = reader.ReadAsync ct
-            let scanned = reader.GetInt64 0
+            let discovery = discovered reader
             let! _ = reader.NextResultAsync ct
             let rows = ResizeArray()
             let mutable known = true
@@ -124,7 +167,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 return unknownGroup request.Group
             else
                 return
-                    scanned = int64 options.DiscoveryBatch,
+                    discovery,
                     claimed
                     |> Option.map (fun (streamId, high, epoch) ->
                         {
@@ -176,7 +219,14 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 |> ignore
 
                 let! _ = acknowledge.ExecuteNonQueryAsync ct
-                do! release claim ct
+                // In this transaction: it holds the offset's row lock now, so a release on another connection
+                // would wait for it forever.
+                use release = transaction.Command statements.Release
+                Rows.add release.Parameters "group" claim.Group
+                Rows.add release.Parameters "stream" claim.StreamId
+                Rows.add release.Parameters "token" (claim.Token :?> PostgresClaim).Token
+                let! _ = release.ExecuteNonQueryAsync ct
+                ()
             })
 
     let checkPrefix (claim: Claim) (handled: Handled list) =
@@ -470,18 +520,26 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
         member _.ClaimAsync(request, ct) =
             task {
+                let deadline = DateTime.UtcNow + options.DiscoveryWait
                 let mutable result = None
                 let mutable searching = true
+                let mutable awaitDiscovery = false
 
                 while searching do
-                    let! moreToDiscover, claimed = claimOnce request ct
+                    let! discovery, claimed = claimOnce request awaitDiscovery ct
+                    awaitDiscovery <- false
 
                     match claimed with
                     | Some claim when claim.Messages.IsEmpty -> do! settle claim ct
                     | Some claim ->
                         result <- Some claim
                         searching <- false
-                    | None -> searching <- moreToDiscover
+                    | None when discovery.More -> ()
+                    | None when discovery.Skipped -> awaitDiscovery <- true
+                    | None when discovery.Waiting ->
+                        let! early = waitForHorizon deadline ct
+                        searching <- early
+                    | None -> searching <- false
 
                 return result
             }

@@ -116,20 +116,30 @@ type internal PostgresTransaction
                     return AppendResult.Appended stored
         }
 
-    /// Each message at the end of its stream, streams in order of first appearance; returned in input order.
+    /// Each message at the end of its stream, in order (one statement per run of messages for one stream).
     member transaction.AppendNext(messages: Message list) : Task<Message list> =
         task {
             checkNew messages
-            let stored = Collections.Generic.Dictionary<Guid, Message>()
+            let stored = ResizeArray<Message>()
 
-            for streamId, group in messages |> List.groupBy (fun message -> message.StreamId) do
-                match! transaction.Append(streamId, Position.Next, group) with
-                | AppendResult.Appended messages ->
-                    for message in messages do
-                        stored[message.Id] <- message
+            let runs =
+                messages
+                |> List.fold
+                    (fun runs message ->
+                        match runs with
+                        | (streamId, run) :: rest when streamId = message.StreamId ->
+                            (streamId, message :: run) :: rest
+                        | _ -> (message.StreamId, [ message ]) :: runs)
+                    []
+                |> List.rev
+                |> List.map (fun (streamId, run) -> streamId, List.rev run)
+
+            for streamId, run in runs do
+                match! transaction.Append(streamId, Position.Next, run) with
+                | AppendResult.Appended messages -> stored.AddRange messages
                 | AppendResult.Conflict _ -> invalidOp $"Appending at the end of stream '{streamId}' cannot conflict."
 
-            return messages |> List.map (fun message -> stored[message.Id])
+            return List.ofSeq stored
         }
 
     /// What this transaction stored, in order (for notifications once it commits).
@@ -243,6 +253,10 @@ type internal PostgresTransaction
 
         member _.AcknowledgeAsync(group, streamId, seq, _) =
             task {
+                use ensure = command statements.EnsureOffset
+                Rows.add ensure.Parameters "group" group
+                Rows.add ensure.Parameters "stream" streamId
+                let! _ = ensure.ExecuteNonQueryAsync ct
                 use acknowledge = command statements.Acknowledge
                 Rows.add acknowledge.Parameters "group" group
                 Rows.add acknowledge.Parameters "stream" streamId

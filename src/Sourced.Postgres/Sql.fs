@@ -240,9 +240,16 @@ WHERE id = @group"""
         + "(SELECT min(m.position) FROM {messages} m WHERE m.stream_id = o.stream_id AND m.seq > o.acked AND m.type = ANY(g.types))"
         + " FROM {groups} g WHERE g.id = o.group_id AND o.group_id = @group AND o.next_position IS NOT NULL"
 
+    /// Waits for the transaction discovering a group, if any, to end (then Discover takes the lock at once:
+    /// advisory locks are re-entrant within a session).
+    [<Literal>]
+    let AwaitDiscovery =
+        "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended('{channel}:discovery:' || @group, 0))) AS waited"
+
     /// One discovery step of a group: up to @limit messages past its cursor, and older than every transaction
     /// still running (the xmin horizon: nothing can commit below it any more, so nothing is ever skipped),
-    /// mark their streams pending. One discoverer per group at a time; the others skip.
+    /// mark their streams pending. One discoverer per group at a time; the others skip. Also tells whether
+    /// committed messages of the group wait above the horizon (for transactions older than them to end).
     [<Literal>]
     let Discover =
         """
@@ -279,7 +286,13 @@ moved AS (
     FROM last WHERE {groups}.id = @group
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM tracked), (SELECT count(*) FROM moved), (SELECT bool_or(got) FROM discoverer)"""
+SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM tracked), (SELECT count(*) FROM moved),
+       (SELECT bool_or(got) FROM discoverer),
+       EXISTS (SELECT 1 FROM {groups} w, {messages} m
+               WHERE w.id = @group
+                 AND (m.xid, m.position) > (w.cursor_xid, w.cursor_position)
+                 AND m.xid >= pg_snapshot_xmin(pg_current_snapshot())
+                 AND m.type = ANY(w.types))"""
 
     /// Claims the stream whose first pending message is oldest, among those nobody holds, for an active group
     /// that is not waiting for a retry; returns its batch (and whole history when asked), or only whether the

@@ -19,6 +19,7 @@ type internal Statements(names: Names) =
     member val InsertGroup = render Sql.InsertGroup
     member val UpdateGroupTypes = render Sql.UpdateGroupTypes
     member val RefreshPending = render Sql.RefreshPending
+    member val AwaitDiscovery = render Sql.AwaitDiscovery
     member val Discover = render Sql.Discover
     member val Claim = render Sql.Claim
     member val Release = render Sql.Release

@@ -9,9 +9,8 @@ let all =
         "Sourced.Postgres"
         [
             ServerTests.tests
-        // NOTE: the PostgresStore suites join this list here, once the store exists:
-        // StoreContract.Suite.tests and RuntimeTests.tests (from Sourced.Suites), named "postgres store",
-        // with a `create` that makes a PostgresStore in Server.freshSchema () on Server.connectionString ().
+            Sourced.Tests.StoreContract.Suite.tests "postgres store" Stores.create
+            Sourced.Tests.RuntimeTests.tests "postgres store" Stores.create
         ]
 
 [<EntryPoint>]

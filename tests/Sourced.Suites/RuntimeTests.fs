@@ -661,11 +661,13 @@ let lifecycle (create: TimeProvider -> Task<IMessageStore>) =
                             task {
                                 let! _ = runtime.DispatchAsync(Actor.command Todo.actor "l" (Todo.Start "x"), ct)
 
+                                // The reaction to Started schedules the reminder in the same batch that sends the
+                                // first notification, so once that notification exists the reminder is due at +30s.
                                 do!
-                                    until runtime "started" (fun () ->
+                                    until runtime "the reaction to Started" (fun () ->
                                         task {
-                                            let! stream = store.ReadStreamAsync("l", 0L, None, ct) in
-                                            return stream.Length = 2
+                                            let! stream = store.ReadStreamAsync("notifications", 0L, None, ct) in
+                                            return not stream.IsEmpty
                                         })
 
                                 let! early = notified ()
