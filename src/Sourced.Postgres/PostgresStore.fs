@@ -340,6 +340,9 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
             run ct (fun transaction ->
                 task {
+                    use serialize = transaction.Command statements.SerializeRegistration
+                    Rows.add serialize.Parameters "group" group.Id
+                    let! _ = serialize.ExecuteNonQueryAsync ct
                     use lockGroup = transaction.Command statements.LockGroup
                     Rows.add lockGroup.Parameters "group" group.Id
 

@@ -12,8 +12,6 @@ open Sourced
 type internal Position =
     /// After the given seq, or not at all (optimistic concurrency).
     | After of int64
-    /// At the end, whatever the stream's seq.
-    | Next
 
 /// Store operations inside one PostgreSQL transaction: what completions, units and `TransactAsync` run on.
 type internal PostgresTransaction
@@ -23,13 +21,30 @@ type internal PostgresTransaction
     let command (sql: string) =
         new NpgsqlCommand(sql, connection, transaction)
 
-    let alreadyStored (streamId: string) (error: PostgresException) =
-        let key =
+    /// A message id that is already stored. The server names it when the connection includes error details.
+    let alreadyStored (messages: Message list) (error: PostgresException) =
+        let named =
             match error.Detail with
-            | null -> "a message of this batch"
-            | detail -> detail.Replace("Key (id)=(", "message ").Replace(") already exists.", "")
+            | null -> None
+            | detail when detail.StartsWith "Key (id)=(" ->
+                let id = detail.Substring(10, detail.IndexOf ')' - 10)
+                messages |> List.tryFind (fun message -> string message.Id = id)
+            | _ -> None
 
-        ArgumentException($"{key} is already stored (appending to stream '{streamId}').", "messages")
+        let text =
+            match named with
+            | Some message ->
+                $"Message {message.Id} ('{message.Type}' for stream '{message.StreamId}') is already stored."
+            | None ->
+                let streams =
+                    messages
+                    |> List.map (fun message -> $"'{message.StreamId}'")
+                    |> List.distinct
+                    |> String.concat ", "
+
+                $"A message of this append (to {streams}) is already stored: message ids must be new."
+
+        ArgumentException(text, "messages")
 
     let checkNew (messages: Message list) =
         for message in messages do
@@ -67,7 +82,6 @@ type internal PostgresTransaction
                     match at with
                     | Position.After 0L -> statements.AppendToNewStream
                     | Position.After _ -> statements.AppendAfterSeq
-                    | Position.Next -> statements.AppendNext
 
                 use append = command sql
                 Rows.add append.Parameters "stream" streamId
@@ -75,7 +89,6 @@ type internal PostgresTransaction
 
                 match at with
                 | Position.After expected -> Rows.add append.Parameters "expected" expected
-                | Position.Next -> ()
 
                 Rows.addMessages append.Parameters messages
 
@@ -92,7 +105,7 @@ type internal PostgresTransaction
                         with :? PostgresException as error when
                             error.SqlState = PostgresErrorCodes.UniqueViolation
                             && error.ConstraintName = $"{statements.Names.Prefix}_messages_id" ->
-                            return raise (alreadyStored streamId error)
+                            return raise (alreadyStored messages error)
                     }
 
                 match rows with
@@ -116,30 +129,47 @@ type internal PostgresTransaction
                     return AppendResult.Appended stored
         }
 
-    /// Each message at the end of its stream, in order (one statement per run of messages for one stream).
-    member transaction.AppendNext(messages: Message list) : Task<Message list> =
+    /// Each message at the end of its stream, in one statement; positions follow the messages' order.
+    member _.AppendNext(messages: Message list) : Task<Message list> =
         task {
             checkNew messages
-            let stored = ResizeArray<Message>()
 
-            let runs =
-                messages
-                |> List.fold
-                    (fun runs message ->
-                        match runs with
-                        | (streamId, run) :: rest when streamId = message.StreamId ->
-                            (streamId, message :: run) :: rest
-                        | _ -> (message.StreamId, [ message ]) :: runs)
-                    []
-                |> List.rev
-                |> List.map (fun (streamId, run) -> streamId, List.rev run)
+            if messages.IsEmpty then
+                return []
+            else
+                use append = command statements.AppendNext
+                Rows.addMessages append.Parameters messages
+                Rows.add append.Parameters "streams" [| for message in messages -> message.StreamId |]
 
-            for streamId, run in runs do
-                match! transaction.Append(streamId, Position.Next, run) with
-                | AppendResult.Appended messages -> stored.AddRange messages
-                | AppendResult.Conflict _ -> invalidOp $"Appending at the end of stream '{streamId}' cannot conflict."
+                let! rows =
+                    task {
+                        try
+                            use! reader = append.ExecuteReaderAsync ct
+                            let rows = Collections.Generic.Dictionary<Guid, int64 * int64>()
 
-            return List.ofSeq stored
+                            while! reader.ReadAsync ct do
+                                rows[reader.GetGuid 0] <- (reader.GetInt64 1, reader.GetInt64 2)
+
+                            return rows
+                        with :? PostgresException as error when
+                            error.SqlState = PostgresErrorCodes.UniqueViolation
+                            && error.ConstraintName = $"{statements.Names.Prefix}_messages_id" ->
+                            return raise (alreadyStored messages error)
+                    }
+
+                let stored =
+                    messages
+                    |> List.map (fun message ->
+                        let position, seq = rows[message.Id]
+
+                        { message with
+                            Position = position
+                            Seq = seq
+                            CreatedAt = Rows.utc message.CreatedAt
+                        })
+
+                appended.AddRange stored
+                return stored
         }
 
     /// What this transaction stored, in order (for notifications once it commits).

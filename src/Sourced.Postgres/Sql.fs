@@ -149,16 +149,33 @@ WITH head AS (
 ),"""
         + InsertAfterHead
 
-    /// At the end of the stream, whatever its seq: the head moves, or is created.
+    /// Messages for any streams, each at the end of its stream, in one statement. The heads are created or
+    /// moved in stream id order, so concurrent appends to overlapping streams lock them in the same order and
+    /// cannot deadlock; positions follow the messages' order.
     [<Literal>]
     let AppendNext =
         """
-WITH head AS (
-    INSERT INTO {streams} (stream_id, seq) VALUES (@stream, @count)
+WITH input AS (
+    SELECT u.*, row_number() OVER (PARTITION BY u.stream_id ORDER BY u.ordinal) AS nth
+    FROM unnest(@ids, @streams, @types, @created, @causations, @correlations, @metadatas, @payloads)
+        WITH ORDINALITY AS u(id, stream_id, type, created_at, causation_id, correlation_id, metadata, payload, ordinal)
+),
+counts AS (SELECT stream_id, count(*) AS n FROM input GROUP BY stream_id),
+heads AS (
+    INSERT INTO {streams} (stream_id, seq)
+    SELECT stream_id, n FROM counts ORDER BY stream_id
     ON CONFLICT (stream_id) DO UPDATE SET seq = {streams}.seq + EXCLUDED.seq
-    RETURNING seq - @count AS base
-),"""
-        + InsertAfterHead
+    RETURNING stream_id, seq
+),
+inserted AS (
+    INSERT INTO {messages} (id, stream_id, seq, type, created_at, causation_id, correlation_id, metadata, payload)
+    SELECT i.id, i.stream_id, h.seq - c.n + i.nth, i.type, i.created_at, i.causation_id, i.correlation_id,
+           i.metadata::jsonb, i.payload::jsonb
+    FROM input i JOIN heads h ON h.stream_id = i.stream_id JOIN counts c ON c.stream_id = i.stream_id
+    ORDER BY i.ordinal
+    RETURNING id, position, seq
+)
+SELECT id, position, seq FROM inserted"""
 
     [<Literal>]
     let StreamSeq =
@@ -209,6 +226,11 @@ due AS (
 SELECT message_id, stream_id, type, causation_id, correlation_id, metadata, payload FROM due ORDER BY id"""
 
     // ---- Consumer groups ---------------------------------------------------------------------------------------
+
+    /// Registrations of one group wait for each other (two processes starting at once would both insert it).
+    [<Literal>]
+    let SerializeRegistration =
+        "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended('{channel}:register:' || @group, 0))) AS waited"
 
     [<Literal>]
     let LockGroup =

@@ -15,6 +15,7 @@ type internal Statements(names: Names) =
     member val ReadLog = render Sql.ReadLog
     member val Schedule = render Sql.Schedule
     member val TakeDue = render Sql.TakeDue
+    member val SerializeRegistration = render Sql.SerializeRegistration
     member val LockGroup = render Sql.LockGroup
     member val InsertGroup = render Sql.InsertGroup
     member val UpdateGroupTypes = render Sql.UpdateGroupTypes

@@ -11,6 +11,8 @@ let all =
             ServerTests.tests
             Sourced.Tests.StoreContract.Suite.tests "postgres store" Stores.create
             Sourced.Tests.RuntimeTests.tests "postgres store" Stores.create
+            GapTests.tests
+            MultiProcessTests.tests
         ]
 
 [<EntryPoint>]

@@ -5,7 +5,9 @@ module Sourced.TestWorker.Program
 open System
 open System.Threading
 open System.Threading.Tasks
+open Npgsql
 open Sourced
+open Sourced.Postgres
 
 let say (line: string) =
     Console.Out.WriteLine line
@@ -78,12 +80,133 @@ let memorySlow (messages: int) (delay: TimeSpan) =
         say $"stopped after {completed.Value} batches"
     }
 
+/// The connection string of `postgres` mode.
+[<Literal>]
+let ConnectionVariable = "SOURCED_WORKER_PG"
+
+/// Group "effects": writes one row per message into `<schema>.effects` (see `createEffects`) inside the
+/// completing transaction, so an effect exists exactly when its message is acknowledged; then runs `afterLast`
+/// with the batch's last message, still inside the transaction.
+let effects (schema: string) (worker: string) (afterLast: Message -> CancellationToken -> Task) : Reactor =
+    let record (message: Message) (last: bool) (sync: SyncContext) =
+        task {
+            let transaction = sync.Transaction.Value :?> NpgsqlTransaction
+
+            use insert =
+                new NpgsqlCommand(
+                    $"INSERT INTO {schema}.effects (stream_id, seq, message_id, worker) VALUES ($1, $2, $3, $4)",
+                    transaction.Connection,
+                    transaction
+                )
+
+            insert.Parameters.AddWithValue message.StreamId |> ignore
+            insert.Parameters.AddWithValue message.Seq |> ignore
+            insert.Parameters.AddWithValue message.Id |> ignore
+            insert.Parameters.AddWithValue worker |> ignore
+            let! _ = insert.ExecuteNonQueryAsync sync.CancellationToken
+
+            if last then
+                do! afterLast message sync.CancellationToken
+        }
+
+    {
+        Group = "effects"
+        Types = [ "work.item" ]
+        Commands = []
+        NeedsHistory = false
+        BatchSize = Some 5
+        StartFrom = StartFrom.Beginning
+        Handle =
+            fun batch _ ->
+                let count = batch.Messages.Length
+
+                Task.FromResult
+                    {
+                        Handled =
+                            batch.Messages
+                            |> List.mapi (fun index pending ->
+                                {
+                                    Message = pending.Message
+                                    Actions = [ Action.Sync(record pending.Message (index = count - 1)) ]
+                                })
+                        Failure = None
+                    }
+    }
+
+/// The table `effects` writes to.
+let createEffects (dataSource: NpgsqlDataSource) (schema: string) : Task =
+    task {
+        use create =
+            dataSource.CreateCommand(
+                $"CREATE TABLE {schema}.effects (id bigint GENERATED ALWAYS AS IDENTITY, stream_id text NOT NULL, "
+                + "seq bigint NOT NULL, message_id uuid NOT NULL, worker text NOT NULL)"
+            )
+
+        let! _ = create.ExecuteNonQueryAsync()
+        ()
+    }
+
+/// Says "inside <stream> <seq>" and holds the transaction open for `hold`: a kill then lands mid-transaction.
+let holding (hold: TimeSpan) (message: Message) (ct: CancellationToken) : Task =
+    say $"inside {message.StreamId} {message.Seq}"
+    Task.Delay(hold, ct)
+
+/// `postgres <schema> <name> <hold ms>`: two workers of group "effects" on the PostgreSQL store in `schema`
+/// (installed by the caller), with quick heartbeats and a short lease; runs until SIGTERM or killed.
+let postgres (schema: string) (name: string) (hold: TimeSpan) =
+    task {
+        use dataSource =
+            NpgsqlDataSource.Create(Environment.GetEnvironmentVariable ConnectionVariable)
+
+        let store =
+            new PostgresStore(
+                dataSource,
+                { PostgresOptions.defaults with
+                    Schema = schema
+                }
+            )
+
+        let runtime =
+            new Runtime(
+                store,
+                [ effects schema name (holding hold) ],
+                { RuntimeOptions.defaults with
+                    Workers = 2
+                    Name = name
+                    HeartbeatInterval = TimeSpan.FromMilliseconds 200.0
+                    StaleAfter = TimeSpan.FromSeconds 2.0
+                    CatchUpInterval = TimeSpan.FromSeconds 1.0
+                }
+            )
+
+        use _ =
+            runtime.Subscribe(function
+                | RuntimeEvent.Started _ -> say "ready"
+                | RuntimeEvent.BatchCompleted(_, stream, count) -> say $"committed {stream} {count}"
+                | RuntimeEvent.Reclaimed count -> say $"reclaimed {count}"
+                | RuntimeEvent.GroupStopped failure -> say $"stopped group: {failure.Error.Message}"
+                | RuntimeEvent.Trouble(operation, error) -> say $"trouble {operation}: {error.Message}"
+                | _ -> ())
+
+        do! Supervisor.runAsync runtime (TimeSpan.FromSeconds 30.0)
+        do! (store :> IAsyncDisposable).DisposeAsync()
+        say "stopped"
+    }
+
 [<EntryPoint>]
 let main argv =
     match argv with
     | [| "memory-slow"; messages; delay |] ->
         (memorySlow (int messages) (TimeSpan.FromMilliseconds(float delay))).GetAwaiter().GetResult()
         0
+    | [| "postgres"; schema; name; hold |] ->
+        (postgres schema name (TimeSpan.FromMilliseconds(float hold))).GetAwaiter().GetResult()
+        0
     | _ ->
         eprintfn "usage: Sourced.TestWorker memory-slow <messages> <delay ms>"
+
+        eprintfn
+            "       Sourced.TestWorker postgres <schema> <name> <hold ms>   (connection string in %s)"
+            ConnectionVariable
+
         2

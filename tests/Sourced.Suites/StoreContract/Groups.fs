@@ -26,6 +26,19 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     do! expectNoClaim store "g" "progress is kept"
                 }
 
+            contract "registering one group from several callers at once registers it once"
+            <| fun _ store ->
+                task {
+                    let! _ =
+                        inParallel 4 (fun _ -> task { do! register store "g" [ happened ] StartFrom.Beginning })
+
+                    let! _ = appendTo store "s" 0L [ message "s" happened 1 ]
+                    let! stats = store.GroupStatsAsync ct
+                    Expect.equal (stats |> List.map (fun stats -> stats.Id)) [ "g" ] "one group"
+                    let! claimed = claimSome store "g" 10
+                    Expect.equal (pending claimed).Length 1 "it works"
+                }
+
             contract "claiming for an unregistered group is an argument error"
             <| fun _ store ->
                 task {

@@ -15,8 +15,11 @@ extern int kill(int pid, int signal)
 
 let SIGTERM = 15
 
-/// A running worker process and the lines it has printed.
-type Worker(arguments: string) =
+let SIGKILL = 9
+
+/// A running Sourced.TestWorker process (its dll must sit next to the test program: reference the project)
+/// and the lines it has printed. `environment` adds variables to its environment.
+type Worker(arguments: string, environment: (string * string) list) =
     let lines = ConcurrentQueue<string>()
     let printed = new SemaphoreSlim(0)
 
@@ -30,6 +33,10 @@ type Worker(arguments: string) =
             RedirectStandardError = true,
             UseShellExecute = false
         )
+
+    do
+        for name, value in environment do
+            start.Environment[name] <- value
 
     let proc = new Process(StartInfo = start)
 
@@ -48,6 +55,8 @@ type Worker(arguments: string) =
         proc.BeginOutputReadLine()
         proc.BeginErrorReadLine()
 
+    new(arguments: string) = new Worker(arguments, [])
+
     member _.Lines = List.ofSeq lines
     member _.Process = proc
 
@@ -64,6 +73,33 @@ type Worker(arguments: string) =
 
                 let! _ = printed.WaitAsync(min remaining (TimeSpan.FromMilliseconds 200.0))
                 ()
+        }
+
+    /// Waits until `condition` holds, checking it again each time the process prints something (and at least
+    /// every `recheck`, for conditions that other processes change).
+    member worker.WaitUntilAsync
+        (what: string, condition: unit -> Task<bool>, recheck: TimeSpan, timeout: TimeSpan)
+        : Task =
+        task {
+            let deadline = DateTime.UtcNow + timeout
+            let mutable satisfied = false
+
+            while not satisfied do
+                let! holds = condition ()
+
+                if holds then
+                    satisfied <- true
+                else
+                    let remaining = deadline - DateTime.UtcNow
+
+                    if remaining <= TimeSpan.Zero then
+                        failtestf
+                            "timed out waiting until %s; the worker printed:\n%s"
+                            what
+                            (String.Join("\n", worker.Lines))
+
+                    let! _ = printed.WaitAsync(min remaining recheck)
+                    ()
         }
 
     member _.Signal(signal: int) =
