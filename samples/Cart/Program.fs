@@ -1,8 +1,16 @@
-/// Runs the seed's cart on the memory store and prints the trail of commands, events and reactions.
+/// Runs the seed's cart and prints the trail of commands, events and reactions: on PostgreSQL when a connection
+/// string is given (`--postgres "<connection string>"` or SOURCED_PG), on the memory store otherwise.
 module Program
 
+open System
 open System.Threading
+open Npgsql
 open Sourced
+open Sourced.Postgres
+
+/// The sample's own schema, emptied at every run.
+[<Literal>]
+let Schema = "sourced_samples_cart"
 
 let kind (message: Message) =
     if Cart.actor.Commands.Handles message.Type then
@@ -24,9 +32,8 @@ let cause (trail: Message list) (message: Message) =
 
         $"caused by {parent.Type} #{parent.Seq}{producer}"
 
-let run (ct: CancellationToken) =
+let run (store: IMessageStore) (ct: CancellationToken) =
     task {
-        let store = MemoryStore() :> IMessageStore
         let listings = Listings.Table()
 
         let reactors =
@@ -76,7 +83,50 @@ let run (ct: CancellationToken) =
         | Error invalid -> printfn "\nA form asking for 0 units is refused:\n  %s" invalid.Message
     }
 
+/// The PostgreSQL connection string from `--postgres "<connection string>"` or from SOURCED_PG, if any; the usage
+/// for other arguments.
+let postgresConnection (argv: string array) : Result<string option, string> =
+    match argv with
+    | [| "--postgres"; connection |] -> Ok(Some connection)
+    | [||] ->
+        match Environment.GetEnvironmentVariable "SOURCED_PG" with
+        | null
+        | "" -> Ok None
+        | connection -> Ok(Some connection)
+    | _ -> Error """Usage: dotnet run --project samples/Cart [-- --postgres "<connection string>"]"""
+
+/// Runs the sample on PostgreSQL, in the sample's schema emptied first, or on the memory store.
+let runOn (postgres: string option) (ct: CancellationToken) =
+    task {
+        match postgres with
+        | None ->
+            printfn "Store: in memory (for PostgreSQL, set SOURCED_PG or pass --postgres \"<connection string>\")\n"
+            do! run (MemoryStore()) ct
+        | Some connection ->
+            use dataSource = NpgsqlDataSource.Create connection
+            // NOTE: an empty schema at every run, so that the sample prints the same trail every time.
+            use drop = dataSource.CreateCommand $"DROP SCHEMA IF EXISTS {Schema} CASCADE"
+            let! _ = drop.ExecuteNonQueryAsync ct
+
+            use store =
+                new PostgresStore(
+                    dataSource,
+                    { PostgresOptions.defaults with
+                        Schema = Schema
+                    }
+                )
+
+            do! store.InstallAsync ct
+            printfn "Store: PostgreSQL, schema %s (dropped and installed afresh)\n" Schema
+            do! run store ct
+    }
+
 [<EntryPoint>]
-let main _ =
-    (run CancellationToken.None).GetAwaiter().GetResult()
-    0
+let main argv =
+    match postgresConnection argv with
+    | Error usage ->
+        eprintfn "%s" usage
+        2
+    | Ok postgres ->
+        (runOn postgres CancellationToken.None).GetAwaiter().GetResult()
+        0

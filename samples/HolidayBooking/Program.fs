@@ -1,12 +1,25 @@
-/// Books two holidays in each style on background workers over the memory store, and prints each booking's
-/// message trail with causation and correlation ids.
+/// Books two holidays in each style on background workers, and prints each booking's message trail with causation
+/// and correlation ids: on PostgreSQL when a connection string is given (`--postgres "<connection string>"` or
+/// SOURCED_PG), on the memory store otherwise.
 module Program
 
 open System
 open System.Threading
-open System.Threading.Tasks
+open Npgsql
 open Sourced
+open Sourced.Postgres
 open Booking
+
+/// The sample's own schema, emptied at every run; each style has its own tables in it (a table prefix).
+[<Literal>]
+let Schema = "sourced_samples_holidays"
+
+/// Each style's table prefix, heading and reactors.
+let styles =
+    [
+        "orchestration", "Orchestration: the holiday actor books the flight and the hotel", Orchestration.reactors
+        "choreography", "Choreography: the flight and hotel actors react to the holiday starting", Choreography.reactors
+    ]
 
 /// The random tail of a UUIDv7 (its head is a timestamp, alike for messages made together).
 let short (id: Guid) = id.ToString().Substring(28)
@@ -23,10 +36,8 @@ let printTrail (trail: Message list) =
         printfn "    %s  %-25s %-24s %s" (short message.Id) message.Type $"{message.StreamId}#{message.Seq}" cause
 
 /// Runs one style until both holidays are completed, then prints their trails.
-let run (style: string) (reactors: Reactor list) =
+let run (style: string) (reactors: Reactor list) (store: IMessageStore) =
     task {
-        let store = MemoryStore() :> IMessageStore
-
         let runtime =
             new Runtime(
                 store,
@@ -105,12 +116,54 @@ let run (style: string) (reactors: Reactor list) =
         printfn ""
     }
 
-[<EntryPoint>]
-let main _ =
-    task {
-        do! run "Orchestration: the holiday actor books the flight and the hotel" Orchestration.reactors
-        do! run "Choreography: the flight and hotel actors react to the holiday starting" Choreography.reactors
-    }
-    |> fun work -> work.GetAwaiter().GetResult()
+/// The PostgreSQL connection string from `--postgres "<connection string>"` or from SOURCED_PG, if any; the usage
+/// for other arguments.
+let postgresConnection (argv: string array) : Result<string option, string> =
+    match argv with
+    | [| "--postgres"; connection |] -> Ok(Some connection)
+    | [||] ->
+        match Environment.GetEnvironmentVariable "SOURCED_PG" with
+        | null
+        | "" -> Ok None
+        | connection -> Ok(Some connection)
+    | _ -> Error """Usage: dotnet run --project samples/HolidayBooking [-- --postgres "<connection string>"]"""
 
-    0
+/// Runs the sample on PostgreSQL, in the sample's schema emptied first, or on the memory store.
+let runOn (postgres: string option) (ct: CancellationToken) =
+    task {
+        match postgres with
+        | None ->
+            printfn "Store: in memory (for PostgreSQL, set SOURCED_PG or pass --postgres \"<connection string>\")\n"
+
+            for _, style, reactors in styles do
+                do! run style reactors (MemoryStore())
+        | Some connection ->
+            use dataSource = NpgsqlDataSource.Create connection
+            // NOTE: an empty schema at every run, so that the sample prints the same trail every time.
+            use drop = dataSource.CreateCommand $"DROP SCHEMA IF EXISTS {Schema} CASCADE"
+            let! _ = drop.ExecuteNonQueryAsync ct
+            printfn "Store: PostgreSQL, schema %s (dropped and installed afresh, one table prefix per style)\n" Schema
+
+            for prefix, style, reactors in styles do
+                use store =
+                    new PostgresStore(
+                        dataSource,
+                        { PostgresOptions.defaults with
+                            Schema = Schema
+                            Prefix = prefix
+                        }
+                    )
+
+                do! store.InstallAsync ct
+                do! run style reactors store
+    }
+
+[<EntryPoint>]
+let main argv =
+    match postgresConnection argv with
+    | Error usage ->
+        eprintfn "%s" usage
+        2
+    | Ok postgres ->
+        (runOn postgres CancellationToken.None).GetAwaiter().GetResult()
+        0
