@@ -1,8 +1,7 @@
-/// Composes every test list explicitly and prints a plain closing line for CI.
+/// Composes every test list explicitly.
 module Sourced.Tests.Main
 
 open Expecto
-open Expecto.Impl
 
 let all =
     testList
@@ -26,16 +25,4 @@ let all =
         ]
 
 [<EntryPoint>]
-let main argv =
-    let mutable summary: TestRunSummary option = None
-
-    let code =
-        runTestsWithCLIArgs [ Append_Summary_Handler(SummaryHandler(fun result -> summary <- Some result)) ] argv all
-
-    match summary with
-    | Some result ->
-        let failed = result.failed.Length + result.errored.Length
-        printfn "\nexpecto: %d passed, %d failed, %d skipped" result.passed.Length failed result.ignored.Length
-    | None -> ()
-
-    code
+let main argv = Sourced.Tests.Runner.run argv all
