@@ -16,7 +16,8 @@ module Drain =
             match! Processing.stepAsync store reactor worker 1 ct with
             | StepOutcome.Idle -> return false
             | StepOutcome.Completed _
-            | StepOutcome.Conflicted _ -> return true
+            | StepOutcome.Conflicted _
+            | StepOutcome.Lost _ -> return true
             | StepOutcome.Failed(_, _, _, _, error) ->
                 ExceptionDispatchInfo.Capture(error).Throw()
                 return true

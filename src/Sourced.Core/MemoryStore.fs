@@ -236,6 +236,9 @@ type MemoryStore(clock: TimeProvider) =
 
                 applies)
 
+        member _.RetryCountAsync(groupId, ct) =
+            lockedSync ct (fun () -> (state.Group groupId).RetryCount)
+
         member _.GroupStatsAsync(ct) =
             lockedSync ct (fun () ->
                 state.Groups.Values
@@ -254,10 +257,7 @@ type MemoryStore(clock: TimeProvider) =
                     transact ct (fun transaction ->
                         task {
                             match holder claim with
-                            | None ->
-                                return
-                                    invalidOp
-                                        $"The claim of group '{claim.Group}' on stream '{claim.StreamId}' is no longer held."
+                            | None -> return Error CompleteResult.Lost
                             | Some group ->
                                 try
                                     match! Store.executeAsync transaction handled ct with

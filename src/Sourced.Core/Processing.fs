@@ -12,6 +12,8 @@ type StepOutcome =
     | Completed of group: string * streamId: string * handled: int
     /// Another writer got there first; nothing was executed, and the batch will run again on fresh history.
     | Conflicted of group: string * streamId: string * message: Message * expectedSeq: int64 * actualSeq: int64
+    /// The claim was taken away before it completed (its lease expired): nothing was executed.
+    | Lost of group: string * streamId: string
     /// The reactor or its actions failed; `handled` messages before it were completed.
     | Failed of group: string * streamId: string * handled: int * message: Message * error: exn
 
@@ -88,6 +90,7 @@ module Processing =
 
                 match completed, result.Failure with
                 | Error error, _ -> return StepOutcome.Failed(claim.Group, claim.StreamId, 0, first, error)
+                | Ok CompleteResult.Lost, _ -> return StepOutcome.Lost(claim.Group, claim.StreamId)
                 | Ok(CompleteResult.Conflict(streamId, expected, actual)), _ ->
                     return StepOutcome.Conflicted(claim.Group, streamId, first, expected, actual)
                 | Ok CompleteResult.Completed, Some(message, error) ->

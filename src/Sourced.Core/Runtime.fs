@@ -58,6 +58,9 @@ type RuntimeEvent =
     | Started of workers: string list
     | BatchCompleted of group: string * streamId: string * messages: int
     | Conflicted of group: string * streamId: string
+    /// A batch's claim expired before it completed (the worker was too slow or silent): its effects were not
+    /// stored, and another worker processes it.
+    | ClaimLost of group: string * streamId: string
     | Retrying of failure: Failure * at: DateTimeOffset
     | GroupStopped of failure: Failure
     | Promoted of count: int
@@ -161,13 +164,8 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                 |> Map.tryFind reactor.Group
                 |> Option.defaultValue options.ErrorStrategy
 
-            let! stats = store.GroupStatsAsync aborting.Token
-
-            let attempt =
-                stats
-                |> List.tryFind (fun stats -> stats.Id = reactor.Group)
-                |> Option.map (fun stats -> stats.RetryCount + 1)
-                |> Option.defaultValue 1
+            let! retries = store.RetryCountAsync(reactor.Group, aborting.Token)
+            let attempt = retries + 1
 
             let failure =
                 {
@@ -239,6 +237,9 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                         do! recover reactor message (ConcurrencyConflictException(streamId, expected, actual))
 
                     return true
+                | StepOutcome.Lost(group, streamId) ->
+                    emit (RuntimeEvent.ClaimLost(group, streamId))
+                    return true
                 | StepOutcome.Failed(group, streamId, handled, message, error) ->
                     if handled > 0 then
                         emit (RuntimeEvent.BatchCompleted(group, streamId, handled))
@@ -285,10 +286,8 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                 do! pause options.CatchUpInterval
         }
 
-    let housekeep () : Task =
+    let promote () : Task =
         task {
-            let mutable lastHeartbeat = DateTimeOffset.MinValue
-
             while not stopping.IsCancellationRequested do
                 do!
                     guarded "promoting scheduled messages" (fun () ->
@@ -299,20 +298,24 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                                 emit (RuntimeEvent.Promoted promoted)
                         })
 
-                if store.Clock.GetUtcNow() - lastHeartbeat >= options.HeartbeatInterval then
-                    lastHeartbeat <- store.Clock.GetUtcNow()
-
-                    do!
-                        guarded "heartbeat" (fun () ->
-                            task {
-                                do! store.HeartbeatAsync(workerNames, aborting.Token)
-                                let! reclaimed = store.ReclaimAsync(options.StaleAfter, aborting.Token)
-
-                                if reclaimed > 0 then
-                                    emit (RuntimeEvent.Reclaimed reclaimed)
-                            })
-
                 do! pause options.PromoteInterval
+        }
+
+    /// Its own loop: a promotion waiting for a lock must not delay heartbeats (leases would expire).
+    let heartbeat () : Task =
+        task {
+            while not stopping.IsCancellationRequested do
+                do!
+                    guarded "heartbeat" (fun () ->
+                        task {
+                            do! store.HeartbeatAsync(workerNames, aborting.Token)
+                            let! reclaimed = store.ReclaimAsync(options.StaleAfter, aborting.Token)
+
+                            if reclaimed > 0 then
+                                emit (RuntimeEvent.Reclaimed reclaimed)
+                        })
+
+                do! pause options.HeartbeatInterval
         }
 
     new(store, reactors) = new Runtime(store, reactors, RuntimeOptions.defaults)
@@ -340,7 +343,7 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
     /// Polls every reactor now (as the catch-up poll does).
     member _.WakeAll() = wakeAll ()
 
-    /// Registers the consumer groups and starts the workers, the catch-up poll and the housekeeper.
+    /// Registers the consumer groups and starts the workers, the catch-up poll, promotion and heartbeats.
     member _.StartAsync(ct: CancellationToken) : Task =
         task {
             if not loops.IsEmpty then
@@ -355,7 +358,8 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                 [
                     yield! workerNames |> List.map (fun name -> Task.Run(fun () -> work name))
                     Task.Run(fun () -> catchUp ())
-                    Task.Run(fun () -> housekeep ())
+                    Task.Run(fun () -> promote ())
+                    Task.Run(fun () -> heartbeat ())
                 ]
 
             emit (RuntimeEvent.Started workerNames)

@@ -91,6 +91,9 @@ type CompleteResult =
     | Completed
     /// An `AppendAfter` lost to a concurrent writer: nothing was executed; claim again to retry on fresh history.
     | Conflict of streamId: string * expectedSeq: int64 * actualSeq: int64
+    /// The claim had been taken away (its lease expired and was freed, or it was completed or released
+    /// already): nothing was executed; the batch belongs to whoever claims the stream next.
+    | Lost
 
 /// A wake-up for idle workers.
 [<RequireQualifiedAccess>]
@@ -168,6 +171,10 @@ type IMessageStore =
     /// once, or while it waits, count once; false when it did not apply.
     abstract RecordFailureAsync:
         group: string * attempt: int * recovery: Recovery * error: GroupError * ct: CancellationToken -> Task<bool>
+
+    /// The failed attempts a group has recorded since it last succeeded (0 when healthy): what the next
+    /// failure's attempt number follows. Cheap, unlike `GroupStatsAsync`.
+    abstract RetryCountAsync: group: string * ct: CancellationToken -> Task<int>
 
     abstract GroupStatsAsync: ct: CancellationToken -> Task<GroupStats list>
 

@@ -1,7 +1,9 @@
 namespace Sourced
 
 open System
+open System.Collections.Concurrent
 open System.Collections.Generic
+open System.Runtime.CompilerServices
 open System.Runtime.ExceptionServices
 open System.Threading
 open System.Threading.Tasks
@@ -199,6 +201,7 @@ module UnitOfWork =
                 | Error(CompleteResult.Conflict(streamId, expected, actual)) ->
                     raise (ConcurrencyConflictException(streamId, expected, actual))
                 | Error CompleteResult.Completed
+                | Error CompleteResult.Lost
                 | Ok _ -> ()
 
                 if
@@ -229,6 +232,23 @@ module UnitOfWork =
                     )
         }
 
+    /// The groups this process registered on each store, with the types and start they were registered with:
+    /// units register a group once, not on every run.
+    let private registered =
+        ConditionalWeakTable<IMessageStore, ConcurrentDictionary<string, string list * StartFrom>>()
+
+    let private registerOnce (store: IMessageStore) (reactor: Reactor) (ct: CancellationToken) : Task =
+        let known = registered.GetValue(store, fun _ -> ConcurrentDictionary())
+        let shape = List.sort reactor.Types, reactor.StartFrom
+
+        match known.TryGetValue reactor.Group with
+        | true, seen when seen = shape -> Task.CompletedTask
+        | _ ->
+            task {
+                do! Store.registerAsync store reactor ct
+                known[reactor.Group] <- shape
+            }
+
     /// Runs `message` and its chain through `reactors` on `store`, in one transaction.
     let private runOnceAsync
         (options: UnitOptions)
@@ -239,7 +259,7 @@ module UnitOfWork =
         : Task<UnitResult> =
         task {
             for reactor in reactors do
-                do! Store.registerAsync store reactor ct
+                do! registerOnce store reactor ct
 
             let holdBack (produced: Message) =
                 not options.PersistCommands && commands reactors produced

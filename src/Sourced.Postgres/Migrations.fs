@@ -38,6 +38,15 @@ module internal Migrations =
                     let! _ = record.ExecuteNonQueryAsync ct
                     ()
 
+            let! ahead = scalar connection transaction (render Sql.XidsAhead) ct
+
+            if unbox<bool> ahead then
+                invalidOp (
+                    $"The store in schema {names.Schema} records transaction ids ahead of this server's: the database "
+                    + "was copied from another cluster (pg_dump and restore, or logical replication). Consumer groups "
+                    + "would find no new messages. See 'Moving a store to another cluster' in docs/postgres.md."
+                )
+
             do! transaction.CommitAsync ct
         }
 

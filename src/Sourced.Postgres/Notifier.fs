@@ -100,11 +100,18 @@ type internal Notifier(dataSource: NpgsqlDataSource, channel: string) =
                         | Some heard -> deliver heard
                         | None -> ())
 
-                    use subscribe = new NpgsqlCommand($"LISTEN {channel}", connection)
+                    use subscribe = new NpgsqlCommand($"LISTEN \"{channel}\"", connection)
                     let! _ = subscribe.ExecuteNonQueryAsync(stopping.Token)
 
                     while not stopping.IsCancellationRequested do
-                        do! connection.WaitAsync(stopping.Token)
+                        let! heard = connection.WaitAsync(30_000, stopping.Token)
+
+                        // Quiet for a while: make sure the connection is alive (a half-open TCP connection
+                        // would otherwise wait forever), or fail and reconnect.
+                        if not heard then
+                            use ping = new NpgsqlCommand("SELECT 1", connection, CommandTimeout = 10)
+                            let! _ = ping.ExecuteScalarAsync(stopping.Token)
+                            ()
                 with
                 | :? OperationCanceledException -> ()
                 | _ ->

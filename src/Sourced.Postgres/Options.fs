@@ -40,19 +40,21 @@ type internal Names =
         Offsets: string
         Scheduled: string
         Workers: string
-        /// The LISTEN/NOTIFY channel.
+        /// The LISTEN/NOTIFY channel, `schema.prefix` (unambiguous: identifiers have no dots); also the stem
+        /// of the store's advisory lock keys.
         Channel: string
     }
 
 [<RequireQualifiedAccess>]
 module internal Names =
-    let private identifier = Regex("^[a-z_][a-z0-9_]{0,39}$", RegexOptions.Compiled)
+    /// At most 30 characters each, so that the channel `schema.prefix` fits PostgreSQL's 63.
+    let private identifier = Regex("^[a-z_][a-z0-9_]{0,29}$", RegexOptions.Compiled)
 
     let private check (what: string) (value: string) =
         if isNull value || not (identifier.IsMatch value) then
             invalidArg
                 what
-                $"The {what} '{value}' is not a plain identifier: use 1 to 40 lowercase letters, digits and underscores, starting with a letter or an underscore."
+                $"The {what} '{value}' is not a plain identifier: use 1 to 30 lowercase letters, digits and underscores, starting with a letter or an underscore."
 
     let create (options: PostgresOptions) : Names =
         check "schema" options.Schema
@@ -61,11 +63,12 @@ module internal Names =
         if options.DiscoveryBatch < 1 then
             invalidArg (nameof options) "The discovery batch must be at least 1."
 
+        // Quoted, so that reserved words (`user`, `order`...) work as names too.
         let table name =
-            $"{options.Schema}.{options.Prefix}_{name}"
+            $"\"{options.Schema}\".\"{options.Prefix}_{name}\""
 
         {
-            Schema = options.Schema
+            Schema = $"\"{options.Schema}\""
             Prefix = options.Prefix
             Migrations = table "migrations"
             Streams = table "streams"
@@ -74,5 +77,5 @@ module internal Names =
             Offsets = table "offsets"
             Scheduled = table "scheduled"
             Workers = table "workers"
-            Channel = $"{options.Schema}_{options.Prefix}"
+            Channel = $"{options.Schema}.{options.Prefix}"
         }

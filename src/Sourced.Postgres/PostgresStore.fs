@@ -1,12 +1,15 @@
 namespace Sourced.Postgres
 
 open System
+open System.Collections.Concurrent
+open System.Data
+open System.Runtime.ExceptionServices
 open System.Threading
 open System.Threading.Tasks
 open Npgsql
 open Sourced
 
-/// The store's handle on a claim: the fencing token and the group's reset epoch when it was taken.
+/// The store's handle on a claim: the fencing token and the offset's reset epoch when it was taken.
 type internal PostgresClaim = { Token: Guid; Epoch: int64 }
 
 /// The PostgreSQL store: the whole store contract over an `NpgsqlDataSource`, shared by any number of processes.
@@ -22,21 +25,31 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 StoreNotification.MessagesAppended(messages |> List.map (fun message -> message.Type) |> List.distinct)
             )
 
+    /// The tokens of the claims this store handed out and still tracks: heartbeats renew only these, so a
+    /// claim that was lost track of (a failure between claiming and completing) expires instead.
+    let live = ConcurrentDictionary<Guid, byte>()
+
     let command (connection: NpgsqlConnection) (sql: string) = new NpgsqlCommand(sql, connection)
 
+    /// Every transaction is READ COMMITTED whatever the server's default: the statements rely on each one
+    /// seeing what committed before it started, and on row locks being re-checked rather than failing.
+    let beginReadCommitted (connection: NpgsqlConnection) (ct: CancellationToken) =
+        connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, ct)
+
     /// Runs `work` in a transaction, committed when it returns `Ok`, rolled back on `Error` or an exception.
+    /// The commit is not cancellable: once it is sent, the outcome is whatever the server did.
     let transact (ct: CancellationToken) (work: PostgresTransaction -> Task<Result<'T, 'Error>>) =
         task {
             use! connection = dataSource.OpenConnectionAsync ct
-            use! transaction = connection.BeginTransactionAsync ct
+            use! transaction = beginReadCommitted connection ct
             let store = PostgresTransaction(statements, connection, transaction, clock, ct)
             let! outcome = work store
 
             match outcome with
             | Ok _ ->
-                do! transaction.CommitAsync ct
+                do! transaction.CommitAsync CancellationToken.None
                 notifyAppended store.Appended
-            | Error _ -> do! transaction.RollbackAsync ct
+            | Error _ -> do! transaction.RollbackAsync CancellationToken.None
 
             return outcome
         }
@@ -48,12 +61,16 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             | Error(error: exn) -> return raise error
         }
 
+    /// One statement in its own transaction; gives the number of rows it changed.
     let execute (ct: CancellationToken) (sql: string) (parameters: NpgsqlParameterCollection -> unit) =
         task {
             use! connection = dataSource.OpenConnectionAsync ct
-            use statement = command connection sql
+            use! transaction = beginReadCommitted connection ct
+            use statement = new NpgsqlCommand(sql, connection, transaction)
             parameters statement.Parameters
-            return! statement.ExecuteNonQueryAsync ct
+            let! changed = statement.ExecuteNonQueryAsync ct
+            do! transaction.CommitAsync CancellationToken.None
+            return changed
         }
 
     let unknownGroup (group: string) : 'T =
@@ -115,16 +132,17 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                     more <- false
         }
 
-    /// One discovery step and one claim attempt, in one round trip (one implicit transaction). With
-    /// `awaitDiscovery` it first waits for a discovery running in another transaction to commit, so the claim
-    /// sees the streams that discovery found.
+    /// One discovery step and one claim attempt, in one round trip and one transaction (plus its commit).
+    /// With `awaitDiscovery` it first waits for a discovery running in another transaction to commit, so the
+    /// claim sees the streams that discovery found.
     let claimOnce (request: ClaimRequest) (awaitDiscovery: bool) (ct: CancellationToken) =
         task {
             use! connection = dataSource.OpenConnectionAsync ct
-            use batch = new NpgsqlBatch(connection)
+            use! transaction = beginReadCommitted connection ct
+            use batch = new NpgsqlBatch(connection, transaction)
 
             if awaitDiscovery then
-                let wait = NpgsqlBatchCommand(statements.AwaitDiscovery)
+                let wait = NpgsqlBatchCommand(statements.LockDiscovery)
                 Rows.add wait.Parameters "group" request.Group
                 batch.BatchCommands.Add wait
 
@@ -141,27 +159,46 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             Rows.add claim.Parameters "batch" (max 1 request.BatchSize)
             Rows.add claim.Parameters "history" request.WithHistory
             batch.BatchCommands.Add claim
-            use! reader = batch.ExecuteReaderAsync ct
-
-            if awaitDiscovery then
-                let! _ = reader.NextResultAsync ct
-                ()
-
-            let! _ = reader.ReadAsync ct
-            let discovery = discovered reader
-            let! _ = reader.NextResultAsync ct
             let rows = ResizeArray()
             let mutable known = true
             let mutable claimed = None
+            // Tracked before the claim can exist; it leaves `live` unless a claim is handed out, so a claim
+            // taken by a call that failed afterwards (cancelled, say) is never renewed, and expires.
+            live[token] <- 0uy
 
-            while! reader.ReadAsync ct do
-                known <- reader.GetInt64 0 > 0L
+            let! discovery =
+                task {
+                    try
+                        use! reader = batch.ExecuteReaderAsync ct
 
-                if not (reader.IsDBNull 1) then
-                    claimed <- Some(reader.GetString 1, reader.GetInt64 3, reader.GetInt64 4)
+                        if awaitDiscovery then
+                            let! _ = reader.NextResultAsync ct
+                            ()
 
-                    if not (reader.IsDBNull 6) then
-                        rows.Add(Rows.read reader 6, reader.GetBoolean 5)
+                        let! _ = reader.ReadAsync ct
+                        let discovery = discovered reader
+                        let! _ = reader.NextResultAsync ct
+
+                        while! reader.ReadAsync ct do
+                            known <- reader.GetInt64 0 > 0L
+
+                            if not (reader.IsDBNull 1) then
+                                claimed <- Some(reader.GetString 1, reader.GetInt64 3, reader.GetInt64 4)
+
+                                if not (reader.IsDBNull 6) then
+                                    rows.Add(Rows.read reader 6, reader.GetBoolean 5)
+
+                        do! reader.DisposeAsync()
+                        do! transaction.CommitAsync CancellationToken.None
+                        return discovery
+                    with error ->
+                        live.TryRemove token |> ignore
+                        ExceptionDispatchInfo.Capture(error).Throw()
+                        return Unchecked.defaultof<_>
+                }
+
+            if claimed.IsNone then
+                live.TryRemove token |> ignore
 
             if not known then
                 return unknownGroup request.Group
@@ -191,8 +228,13 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                         })
         }
 
+    /// Stops renewing a claim: it is ending (completed, released or settled), or else it expires.
+    let forget (claim: Claim) =
+        live.TryRemove((claim.Token :?> PostgresClaim).Token) |> ignore
+
     let release (claim: Claim) (ct: CancellationToken) =
         task {
+            forget claim
             let handle = claim.Token :?> PostgresClaim
 
             let! _ =
@@ -206,6 +248,8 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
     /// A claimed stream with nothing pending any more (processed in a unit, say): point it at its next message.
     let settle (claim: Claim) (ct: CancellationToken) =
+        forget claim
+
         run ct (fun transaction ->
             task {
                 use acknowledge = transaction.Command statements.Acknowledge
@@ -340,7 +384,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
             run ct (fun transaction ->
                 task {
-                    use serialize = transaction.Command statements.SerializeRegistration
+                    use serialize = transaction.Command statements.LockDiscovery
                     Rows.add serialize.Parameters "group" group.Id
                     let! _ = serialize.ExecuteNonQueryAsync ct
                     use lockGroup = transaction.Command statements.LockGroup
@@ -438,10 +482,15 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 if not exists then
                     unknownGroup group
 
-                let! _ =
-                    execute ct statements.ResetGroup (fun parameters -> Rows.add parameters "group" group)
-
-                ()
+                do!
+                    run ct (fun transaction ->
+                        task {
+                            for sql in [ statements.LockDiscovery; statements.ResetGroup ] do
+                                use statement = transaction.Command sql
+                                Rows.add statement.Parameters "group" group
+                                let! _ = statement.ExecuteNonQueryAsync ct
+                                ()
+                        })
             }
 
         member _.RecordFailureAsync(group, attempt, recovery, error, ct) =
@@ -467,6 +516,19 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 else
                     let! exists = groupExists ct group
                     return if exists then false else unknownGroup group
+            }
+
+        member _.RetryCountAsync(group, ct) =
+            task {
+                use! connection = dataSource.OpenConnectionAsync ct
+                use count = command connection statements.RetryCount
+                Rows.add count.Parameters "group" group
+                let! found = count.ExecuteScalarAsync ct
+
+                return
+                    match found with
+                    | :? int as retries -> retries
+                    | _ -> unknownGroup group
             }
 
         member _.GroupStatsAsync(ct) =
@@ -549,6 +611,8 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
         member _.CompleteAsync(claim, handled, ct) =
             task {
+                // The claim ends here, or fails to, or (when `handled` is no prefix of it) expires.
+                forget claim
                 checkPrefix claim handled
                 let handle = claim.Token :?> PostgresClaim
 
@@ -565,9 +629,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                                         let! held = fence.ExecuteScalarAsync ct
 
                                         if isNull held then
-                                            return
-                                                invalidOp
-                                                    $"The claim of group '{claim.Group}' on stream '{claim.StreamId}' is no longer held."
+                                            return Error CompleteResult.Lost
                                         else
                                             match! Store.executeAsync transaction handled ct with
                                             | Error conflict -> return Error conflict
@@ -597,6 +659,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
                 match outcome with
                 | Ok(Ok()) -> return CompleteResult.Completed
+                | Ok(Error CompleteResult.Lost) -> return CompleteResult.Lost
                 | Ok(Error conflict) ->
                     do! release claim ct
                     return conflict
@@ -612,6 +675,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 let! _ =
                     execute ct statements.Heartbeat (fun parameters ->
                         Rows.add parameters "workers" (Array.ofList workers)
+                        Rows.add parameters "tokens" (Array.ofSeq live.Keys)
                         Rows.add parameters "now" (Rows.utc (clock.GetUtcNow())))
 
                 ()

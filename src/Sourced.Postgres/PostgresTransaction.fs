@@ -246,17 +246,21 @@ type internal PostgresTransaction
 
                 let! offset =
                     task {
-                        use! reader = lockOffset.ExecuteReaderAsync ct
-                        let! found = reader.ReadAsync ct
+                        try
+                            use! reader = lockOffset.ExecuteReaderAsync ct
+                            let! found = reader.ReadAsync ct
 
-                        if not found then
-                            return invalidArg (nameof group) $"No consumer group '{group}' is registered."
-                        else
-                            return
-                                reader.GetInt64 0,
-                                reader.GetInt64 1,
-                                not (reader.IsDBNull 2),
-                                reader.GetFieldValue<string[]> 3
+                            if not found then
+                                return invalidArg (nameof group) $"No consumer group '{group}' is registered."
+                            else
+                                return
+                                    reader.GetInt64 0,
+                                    reader.GetInt64 1,
+                                    not (reader.IsDBNull 2),
+                                    reader.GetFieldValue<string[]> 3
+                        with :? PostgresException as error when error.SqlState = PostgresErrorCodes.LockNotAvailable ->
+                            // A worker is completing a batch of this stream right now.
+                            return raise (StreamBusyException(group, streamId))
                     }
 
                 let acked, high, claimed, types = offset

@@ -26,6 +26,14 @@ CREATE TABLE IF NOT EXISTS {migrations} (
     [<Literal>]
     let RecordMigration = "INSERT INTO {migrations} (version) VALUES (@version)"
 
+    /// Whether stored transaction ids are ahead of the server's: the database was copied to another cluster
+    /// (pg_dump and restore, logical replication), where discovery would find nothing new.
+    [<Literal>]
+    let XidsAhead =
+        """
+SELECT coalesce((SELECT max(xid) FROM {messages}) > pg_current_xact_id(), false)
+    OR coalesce((SELECT max(cursor_xid) FROM {groups}) > pg_current_xact_id(), false)"""
+
     [<Literal>]
     let MigrationsTableExists = "SELECT to_regclass('{migrations}') IS NOT NULL"
 
@@ -54,7 +62,7 @@ CREATE TABLE {messages} (
     CONSTRAINT {prefix}_messages_stream_seq UNIQUE (stream_id, seq)
 );
 CREATE INDEX {prefix}_messages_correlation ON {messages} (correlation_id, position);
-CREATE INDEX {prefix}_messages_discovery ON {messages} (xid, position);
+CREATE INDEX {prefix}_messages_discovery ON {messages} (xid, position) INCLUDE (stream_id, seq, type);
 
 CREATE TABLE {groups} (
     id text PRIMARY KEY,
@@ -68,8 +76,7 @@ CREATE TABLE {groups} (
     reason text,
     error jsonb,
     retry_at timestamptz,
-    retry_count integer NOT NULL DEFAULT 0,
-    epoch bigint NOT NULL DEFAULT 0
+    retry_count integer NOT NULL DEFAULT 0
 );
 
 CREATE TABLE {offsets} (
@@ -82,6 +89,7 @@ CREATE TABLE {offsets} (
     claimed_by text,
     claim_token uuid,
     claimed_at timestamptz,
+    epoch bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (group_id, stream_id)
 );
 CREATE INDEX {prefix}_offsets_pending ON {offsets} (group_id, next_position) WHERE next_position IS NOT NULL;
@@ -221,16 +229,20 @@ WITH promoter AS (SELECT pg_try_advisory_xact_lock(hashtextextended('{channel}:p
 due AS (
     DELETE FROM {scheduled}
     WHERE id IN (SELECT id FROM {scheduled}, promoter WHERE promoter.got AND due <= @now ORDER BY due, id LIMIT 1000)
-    RETURNING id, message_id, stream_id, type, causation_id, correlation_id, metadata::text AS metadata, payload::text AS payload
+    RETURNING id, due, message_id, stream_id, type, causation_id, correlation_id, metadata::text AS metadata, payload::text AS payload
 )
-SELECT message_id, stream_id, type, causation_id, correlation_id, metadata, payload FROM due ORDER BY id"""
+SELECT message_id, stream_id, type, causation_id, correlation_id, metadata, payload FROM due ORDER BY due, id"""
 
     // ---- Consumer groups ---------------------------------------------------------------------------------------
 
-    /// Registrations of one group wait for each other (two processes starting at once would both insert it).
+    /// Waits for the group's discovery lock and holds it until commit. Registrations and resets take it first:
+    /// they wait for each other (two processes starting at once would both insert the group) and for a
+    /// discovery step in progress, and no discovery step runs until they commit. A claim that found nothing
+    /// because another transaction was discovering takes it to wait for that discovery. Locks are thus always
+    /// taken in one order: discovery lock, group row, offsets rows (in key order).
     [<Literal>]
-    let SerializeRegistration =
-        "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended('{channel}:register:' || @group, 0))) AS waited"
+    let LockDiscovery =
+        "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended('{channel}:discovery:' || @group, 0))) AS waited"
 
     [<Literal>]
     let LockGroup =
@@ -256,23 +268,35 @@ UPDATE {groups} SET types = @types,
     cursor_position = CASE WHEN @rescan THEN 0 ELSE cursor_position END
 WHERE id = @group"""
 
-    [<Literal>]
-    let RefreshPending =
-        "UPDATE {offsets} o SET next_position = "
-        + "(SELECT min(m.position) FROM {messages} m WHERE m.stream_id = o.stream_id AND m.seq > o.acked AND m.type = ANY(g.types))"
-        + " FROM {groups} g WHERE g.id = o.group_id AND o.group_id = @group AND o.next_position IS NOT NULL"
+    /// The position of the first message of the group `g`'s types after `after` in the stream of offset `o`,
+    /// through the (stream_id, seq) index. Positions grow with seqs within a stream: appends to a stream are
+    /// serialized by its head row.
+    let nextPending (after: string) =
+        $"(SELECT m.position FROM {{messages}} m WHERE m.stream_id = o.stream_id AND m.seq > {after} AND m.type = ANY(g.types) ORDER BY m.seq LIMIT 1)"
 
-    /// Waits for the transaction discovering a group, if any, to end (then Discover takes the lock at once:
-    /// advisory locks are re-entrant within a session).
-    [<Literal>]
-    let AwaitDiscovery =
-        "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended('{channel}:discovery:' || @group, 0))) AS waited"
+    /// Where a group that starts from now starts in stream `stream`: after the messages visible in its
+    /// registration snapshot (a prefix of the stream), or at 0 for a group that starts from the beginning.
+    let origin (stream: string) =
+        $"""CASE WHEN g.start_snapshot IS NULL THEN 0
+                ELSE coalesce((SELECT max(m.seq) FROM {{messages}} m
+                               WHERE m.stream_id = {stream} AND pg_visible_in_snapshot(m.xid, g.start_snapshot)), 0)
+           END"""
+
+    let RefreshPending =
+        """
+WITH locked AS (
+    SELECT stream_id FROM {offsets} WHERE group_id = @group AND next_position IS NOT NULL
+    ORDER BY stream_id FOR UPDATE
+)
+UPDATE {offsets} o SET next_position = """
+        + nextPending "o.acked"
+        + """
+FROM {groups} g, locked l WHERE g.id = @group AND o.group_id = @group AND o.stream_id = l.stream_id"""
 
     /// One discovery step of a group: up to @limit messages past its cursor, and older than every transaction
     /// still running (the xmin horizon: nothing can commit below it any more, so nothing is ever skipped),
     /// mark their streams pending. One discoverer per group at a time; the others skip. Also tells whether
     /// committed messages of the group wait above the horizon (for transactions older than them to end).
-    [<Literal>]
     let Discover =
         """
 WITH discoverer AS (SELECT pg_try_advisory_xact_lock(hashtextextended('{channel}:discovery:' || @group, 0)) AS got),
@@ -282,14 +306,14 @@ g AS (
 ),
 found AS (
     SELECT m.xid, m.position, m.stream_id, m.seq, m.type
-    FROM g, {messages} m
-    WHERE (m.xid, m.position) > (g.cursor_xid, g.cursor_position)
+    FROM {messages} m
+    WHERE (m.xid, m.position) > ((SELECT cursor_xid FROM g), (SELECT cursor_position FROM g))
       AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY m.xid, m.position
     LIMIT @limit
 ),
 relevant AS (
-    SELECT f.stream_id, min(f.position) AS first_position, min(f.seq) AS first_seq
+    SELECT f.stream_id, min(f.position) AS first_position
     FROM found f, g
     WHERE f.type = ANY(g.types)
       AND (g.start_snapshot IS NULL OR NOT pg_visible_in_snapshot(f.xid, g.start_snapshot))
@@ -298,14 +322,18 @@ relevant AS (
 tracked AS (
     INSERT INTO {offsets} (group_id, stream_id, acked, high, origin, next_position)
     SELECT @group, r.stream_id, s.origin, s.origin, s.origin, r.first_position
-    FROM relevant r, g, LATERAL (SELECT CASE WHEN g.start_snapshot IS NULL THEN 0 ELSE r.first_seq - 1 END AS origin) s
+    FROM relevant r, g, LATERAL (SELECT """
+        + origin "r.stream_id"
+        + """ AS origin) s
+    ORDER BY r.stream_id
     ON CONFLICT (group_id, stream_id) DO UPDATE SET next_position = coalesce({offsets}.next_position, EXCLUDED.next_position)
     RETURNING 1
 ),
 last AS (SELECT xid, position FROM found ORDER BY xid DESC, position DESC LIMIT 1),
 moved AS (
-    UPDATE {groups} SET cursor_xid = last.xid, cursor_position = last.position
-    FROM last WHERE {groups}.id = @group
+    UPDATE {groups} w SET cursor_xid = last.xid, cursor_position = last.position
+    FROM last, g
+    WHERE w.id = @group AND w.cursor_xid = g.cursor_xid AND w.cursor_position = g.cursor_position
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM tracked), (SELECT count(*) FROM moved),
@@ -323,12 +351,12 @@ SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM tracked), (SELECT cou
     let Claim =
         """
 WITH g AS (
-    SELECT id, types, epoch FROM {groups}
+    SELECT id, types FROM {groups}
     WHERE id = @group AND status = 'active' AND (retry_at IS NULL OR retry_at <= @now)
 ),
 candidate AS (
-    SELECT o.stream_id FROM {offsets} o, g
-    WHERE o.group_id = g.id AND o.next_position IS NOT NULL AND o.claimed_by IS NULL
+    SELECT o.stream_id FROM {offsets} o
+    WHERE o.group_id = @group AND EXISTS (SELECT 1 FROM g) AND o.next_position IS NOT NULL AND o.claimed_by IS NULL
     ORDER BY o.next_position
     FOR UPDATE OF o SKIP LOCKED
     LIMIT 1
@@ -336,7 +364,7 @@ candidate AS (
 claimed AS (
     UPDATE {offsets} o SET claimed_by = @worker, claim_token = @token, claimed_at = @now
     FROM candidate c WHERE o.group_id = @group AND o.stream_id = c.stream_id
-    RETURNING o.stream_id, o.acked, o.high
+    RETURNING o.stream_id, o.acked, o.high, o.epoch
 ),
 batch AS (
     SELECT m.seq FROM claimed c, g, {messages} m
@@ -344,7 +372,7 @@ batch AS (
     ORDER BY m.seq LIMIT @batch
 )
 SELECT (SELECT count(*) FROM {groups} WHERE id = @group) AS known,
-       c.stream_id, c.acked, c.high, g.epoch, (b.seq IS NOT NULL) AS in_batch, """
+       c.stream_id, c.acked, c.high, c.epoch, (b.seq IS NOT NULL) AS in_batch, """
         + MessageColumns
         + """
 FROM (SELECT 1) AS one
@@ -363,43 +391,50 @@ ORDER BY m.seq"""
     let Fence =
         "UPDATE {offsets} SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL WHERE group_id = @group AND stream_id = @stream AND claim_token = @token RETURNING acked"
 
-    /// Moves a group's offset in a stream forward and points it at the next pending message. After a reset
-    /// since the claim (@epoch no longer the group's) only `high` moves, so what was processed replays;
-    /// a null @epoch (a unit's acknowledgement) always moves.
+    /// Whether an acknowledgement moves `acked`: no reset of the offset since the claim.
     [<Literal>]
+    let Moves = "(@epoch::bigint IS NULL OR o.epoch = @epoch::bigint)"
+
+    /// Moves a group's offset in a stream forward and points it at the next pending message. After a reset
+    /// of the offset since the claim (@epoch no longer the offset's) only `high` moves, so what was processed
+    /// replays; a null @epoch (a unit's acknowledgement) always moves.
     let Acknowledge =
         """
 UPDATE {offsets} o SET
-    acked = CASE WHEN s.move THEN greatest(o.acked, @seq) ELSE o.acked END,
+    acked = CASE WHEN """
+        + Moves
+        + """ THEN greatest(o.acked, @seq) ELSE o.acked END,
     high = greatest(o.high, @seq),
-    next_position = (SELECT min(m.position) FROM {messages} m
-                     WHERE m.stream_id = o.stream_id
-                       AND m.seq > CASE WHEN s.move THEN greatest(o.acked, @seq) ELSE o.acked END
-                       AND m.type = ANY(g.types))
-FROM {groups} g, LATERAL (SELECT (@epoch::bigint IS NULL OR g.epoch = @epoch::bigint) AS move) s
+    next_position = """
+        + nextPending ("CASE WHEN " + Moves + " THEN greatest(o.acked, @seq) ELSE o.acked END")
+        + """
+FROM {groups} g
 WHERE g.id = o.group_id AND o.group_id = @group AND o.stream_id = @stream"""
 
+    /// Clears a retrying group's failure once a batch succeeds; skipped while the group row is locked (by a
+    /// registration, a reset or a failure being recorded), so a completion never waits for the group.
     [<Literal>]
     let Healthy =
-        "UPDATE {groups} SET retry_count = 0, retry_at = NULL, error = NULL WHERE id = @group AND (retry_count > 0 OR retry_at IS NOT NULL)"
+        """
+UPDATE {groups} SET retry_count = 0, retry_at = NULL, error = NULL
+WHERE id = (SELECT id FROM {groups} WHERE id = @group AND (retry_count > 0 OR retry_at IS NOT NULL) FOR UPDATE SKIP LOCKED)"""
 
     /// The offset a transaction processes a stream from: created at the group's start when missing, then locked.
-    [<Literal>]
     let EnsureOffset =
         """
 INSERT INTO {offsets} (group_id, stream_id, acked, high, origin)
 SELECT g.id, @stream, s.origin, s.origin, s.origin
-FROM {groups} g, LATERAL (
-    SELECT CASE WHEN g.start_snapshot IS NULL THEN 0
-                ELSE coalesce((SELECT max(m.seq) FROM {messages} m
-                               WHERE m.stream_id = @stream AND pg_visible_in_snapshot(m.xid, g.start_snapshot)), 0)
-           END AS origin) s
+FROM {groups} g, LATERAL (SELECT """
+        + origin "@stream"
+        + """ AS origin) s
 WHERE g.id = @group
 ON CONFLICT (group_id, stream_id) DO NOTHING"""
 
+    /// Locks the offset without waiting: a row locked by another transaction (a worker completing a batch of
+    /// that stream, say) is busy (55P03), which cannot deadlock.
     [<Literal>]
     let LockOffset =
-        "SELECT o.acked, o.high, o.claimed_by, g.types FROM {offsets} o JOIN {groups} g ON g.id = o.group_id WHERE o.group_id = @group AND o.stream_id = @stream FOR UPDATE OF o"
+        "SELECT o.acked, o.high, o.claimed_by, g.types FROM {offsets} o JOIN {groups} g ON g.id = o.group_id WHERE o.group_id = @group AND o.stream_id = @stream FOR UPDATE OF o NOWAIT"
 
     [<Literal>]
     let PendingUpTo =
@@ -415,14 +450,16 @@ ON CONFLICT (group_id, stream_id) DO NOTHING"""
     let StartGroup =
         "UPDATE {groups} SET status = 'active', reason = NULL, error = NULL, retry_at = NULL, retry_count = 0 WHERE id = @group RETURNING 1"
 
-    [<Literal>]
+    /// Every offset of the group back to its origin, in key order; each offset's epoch moves, so a batch
+    /// claimed before the reset and completed after it does not move `acked`.
     let ResetGroup =
         """
-WITH g AS (UPDATE {groups} SET epoch = epoch + 1 WHERE id = @group RETURNING id, types)
-UPDATE {offsets} o SET acked = o.origin,
-    next_position = (SELECT min(m.position) FROM {messages} m
-                     WHERE m.stream_id = o.stream_id AND m.seq > o.origin AND m.type = ANY(g.types))
-FROM g WHERE o.group_id = g.id"""
+WITH locked AS (SELECT stream_id FROM {offsets} WHERE group_id = @group ORDER BY stream_id FOR UPDATE)
+UPDATE {offsets} o SET acked = o.origin, epoch = o.epoch + 1,
+    next_position = """
+        + nextPending "o.origin"
+        + """
+FROM {groups} g, locked l WHERE g.id = @group AND o.group_id = @group AND o.stream_id = l.stream_id"""
 
     [<Literal>]
     let RecordFailure =
@@ -435,6 +472,9 @@ UPDATE {groups} SET
     reason = CASE WHEN @stop THEN @reason ELSE reason END
 WHERE id = @group AND status = 'active' AND retry_count = @attempt - 1 AND (retry_at IS NULL OR retry_at <= @now)
 RETURNING 1"""
+
+    [<Literal>]
+    let RetryCount = "SELECT retry_count FROM {groups} WHERE id = @group"
 
     [<Literal>]
     let GroupExists = "SELECT count(*) FROM {groups} WHERE id = @group"
@@ -454,6 +494,9 @@ FROM {groups} g ORDER BY g.id"""
 
     // ---- Workers ---------------------------------------------------------------------------------------------
 
+    /// Records the workers as alive and renews the leases of the claims this store holds for them (by token:
+    /// a claim its worker forgot is never renewed, so it expires). Rows locked by a completion in progress are
+    /// skipped rather than waited for: that completion ends the claim anyway.
     [<Literal>]
     let Heartbeat =
         """
@@ -461,15 +504,26 @@ WITH seen AS (
     INSERT INTO {workers} (id, last_seen) SELECT unnest(@workers), @now
     ON CONFLICT (id) DO UPDATE SET last_seen = EXCLUDED.last_seen
     RETURNING 1
+),
+held AS (
+    SELECT group_id, stream_id FROM {offsets}
+    WHERE claimed_by = ANY(@workers) AND claim_token = ANY(@tokens)
+    ORDER BY group_id, stream_id FOR UPDATE SKIP LOCKED
 )
-UPDATE {offsets} SET claimed_at = @now WHERE claimed_by = ANY(@workers)"""
+UPDATE {offsets} o SET claimed_at = @now FROM held h WHERE o.group_id = h.group_id AND o.stream_id = h.stream_id"""
 
+    /// Frees expired leases, skipping rows locked by a completion in progress (it ends the claim anyway).
     [<Literal>]
     let Reclaim =
         """
-WITH forgotten AS (DELETE FROM {workers} WHERE last_seen < @forget RETURNING 1)
-UPDATE {offsets} SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL
-WHERE claimed_by IS NOT NULL AND claimed_at < @cutoff"""
+WITH forgotten AS (DELETE FROM {workers} WHERE last_seen < @forget RETURNING 1),
+stale AS (
+    SELECT group_id, stream_id FROM {offsets}
+    WHERE claimed_by IS NOT NULL AND claimed_at < @cutoff
+    ORDER BY group_id, stream_id FOR UPDATE SKIP LOCKED
+)
+UPDATE {offsets} o SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL
+FROM stale s WHERE o.group_id = s.group_id AND o.stream_id = s.stream_id"""
 
     [<Literal>]
     let Notify = "SELECT pg_notify(@channel, @payload)"

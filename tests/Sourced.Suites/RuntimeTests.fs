@@ -497,16 +497,16 @@ let failures (create: TimeProvider -> Task<IMessageStore>) =
                 (fun store ->
                     task {
                         let recording = Recording()
-                        let mutable statsOutages = 1
+                        let mutable outages = 1
                         let mutable failures = 1
 
                         let flaky =
                             { new DelegatingStore(store) with
-                                override _.GroupStatsAsync(token) =
-                                    if Interlocked.Decrement &statsOutages >= 0 then
-                                        Task.FromException<GroupStats list>(TimeoutException "stats unavailable")
+                                override _.RetryCountAsync(group, token) =
+                                    if Interlocked.Decrement &outages >= 0 then
+                                        Task.FromException<int>(TimeoutException "retry count unavailable")
                                     else
-                                        store.GroupStatsAsync token
+                                        store.RetryCountAsync(group, token)
                             }
 
                         let reactor = recorder "g" recording (fun _ -> Interlocked.Decrement &failures >= 0)

@@ -118,6 +118,8 @@ type DelegatingStore(inner: IMessageStore) =
 
     abstract GroupStatsAsync: CancellationToken -> Task<GroupStats list>
     default _.GroupStatsAsync(ct) = inner.GroupStatsAsync(ct)
+    abstract RetryCountAsync: string * CancellationToken -> Task<int>
+    default _.RetryCountAsync(group, ct) = inner.RetryCountAsync(group, ct)
     abstract ClaimAsync: ClaimRequest * CancellationToken -> Task<Claim option>
     default _.ClaimAsync(request, ct) = inner.ClaimAsync(request, ct)
 
@@ -148,6 +150,8 @@ type DelegatingStore(inner: IMessageStore) =
 
         member _.RecordFailureAsync(group, attempt, recovery, error, ct) =
             inner.RecordFailureAsync(group, attempt, recovery, error, ct)
+
+        member store.RetryCountAsync(group, ct) = store.RetryCountAsync(group, ct)
 
         member store.GroupStatsAsync(ct) = store.GroupStatsAsync(ct)
         member store.ClaimAsync(request, ct) = store.ClaimAsync(request, ct)

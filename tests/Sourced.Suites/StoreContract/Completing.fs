@@ -298,14 +298,16 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     do! expectUntouched store "g" before stored
                 }
 
-            contract "completing a claim that is no longer held is an invalid operation; releasing it does nothing"
+            contract
+                "completing a claim that is no longer held reports it lost and changes nothing; releasing it does nothing"
             <| fun _ store ->
                 task {
                     do! register store "g" [ happened ] StartFrom.Beginning
                     let! _ = appendTo store "s" 0L [ message "s" happened 1 ]
                     let! finished = claimSome store "g" 1
                     do! completeAll store finished
-                    let! _ = raises<InvalidOperationException>(fun () -> completeAll store finished)
+                    let! again = store.CompleteAsync(finished, acknowledged finished, ct)
+                    Expect.equal again CompleteResult.Lost "completed already"
                     do! store.ReleaseAsync(finished, ct)
 
                     let! stored = appendTo store "s" 1L [ message "s" happened 2 ]
@@ -315,7 +317,8 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     do! store.ReleaseAsync(stale, ct)
                     do! expectNoClaim store "g" "releasing a stale claim leaves the current one held"
 
-                    let! _ = raises<InvalidOperationException>(fun () -> completeAll store stale)
+                    let! late = store.CompleteAsync(stale, acknowledged stale, ct)
+                    Expect.equal late CompleteResult.Lost "released already"
                     do! expectNoClaim store "g" "completing a stale claim leaves the current one held"
                     Expect.equal (pending current) (fresh stored) "current claim"
                     do! completeAll store current

@@ -39,6 +39,39 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     Expect.equal (pending claimed).Length 1 "it works"
                 }
 
+            contract "the retry count is the failures recorded since the last success"
+            <| fun clock store ->
+                task {
+                    do! register store "g" [ happened ] StartFrom.Beginning
+                    let! healthy = store.RetryCountAsync("g", ct)
+                    Expect.equal healthy 0 "healthy"
+
+                    let error =
+                        ErrorStrategy.record
+                            {
+                                Group = "g"
+                                Message = message "s" happened 1
+                                Error = exn "boom"
+                                Attempt = 1
+                                At = clock.GetUtcNow()
+                            }
+
+                    let! _ =
+                        store.RecordFailureAsync("g", 1, Recovery.RetryAt(clock.GetUtcNow()), error, ct)
+
+                    let! once = store.RetryCountAsync("g", ct)
+                    Expect.equal once 1 "one failure"
+                    let! _ = appendTo store "s" 0L [ message "s" happened 1 ]
+                    do! processAll store "g"
+                    let! again = store.RetryCountAsync("g", ct)
+                    Expect.equal again 0 "a success clears it"
+
+                    let! _ =
+                        raises<ArgumentException>(fun () -> store.RetryCountAsync("nobody", ct) :> Task)
+
+                    ()
+                }
+
             contract "claiming for an unregistered group is an argument error"
             <| fun _ store ->
                 task {

@@ -14,6 +14,21 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
     testList
         "scheduling"
         [
+            contract "messages due at once are promoted in due order, not in the order they were scheduled"
+            <| fun clock store ->
+                task {
+                    let now = clock.GetUtcNow()
+                    let later = message "s" happened 1
+                    let sooner = message "s" happened 2
+                    do! store.ScheduleAsync(now.AddSeconds 5.0, [ later ], ct)
+                    do! store.ScheduleAsync(now.AddSeconds 2.0, [ sooner ], ct)
+                    clock.Advance(TimeSpan.FromSeconds 6.0)
+                    let! promoted = store.PromoteDueAsync ct
+                    Expect.equal promoted 2 "both due"
+                    let! stream = readStream store "s"
+                    Expect.equal (ids stream) [ sooner.Id; later.Id ] "the sooner one first"
+                }
+
             contract "scheduled messages wait until due, then follow the stream in due-time and scheduling order"
             <| fun clock store ->
                 task {

@@ -1,0 +1,209 @@
+/// What only the PostgreSQL store has to get right: names, server settings, copied databases, discovery
+/// across transactions that commit out of order, and leases of claims it lost track of.
+module Sourced.Postgres.Tests.PostgresTests
+
+open System
+open System.Runtime.ExceptionServices
+open System.Threading
+open System.Threading.Tasks
+open Expecto
+open Npgsql
+open Sourced
+open Sourced.Postgres
+open Sourced.Tests.Support
+open Sourced.Tests.StoreContract.Kit
+
+/// Runs `body` on a store installed in a fresh schema (unless `options` names another) of `dataSource`, with
+/// the schema's name; then drops the schema.
+let private onStore
+    (dataSource: NpgsqlDataSource)
+    (options: PostgresOptions -> PostgresOptions)
+    (body: string -> PostgresStore -> Task<unit>)
+    =
+    task {
+        let settings =
+            options
+                { PostgresOptions.defaults with
+                    Schema = Server.freshSchema ()
+                }
+
+        let store = new PostgresStore(dataSource, settings)
+
+        let! outcome =
+            task {
+                try
+                    do! store.InstallAsync ct
+                    do! body settings.Schema store
+                    return None
+                with error ->
+                    return Some error
+            }
+
+        do! (store :> IAsyncDisposable).DisposeAsync()
+
+        use drop =
+            dataSource.CreateCommand $"DROP SCHEMA IF EXISTS \"{settings.Schema}\" CASCADE"
+
+        let! _ = drop.ExecuteNonQueryAsync()
+
+        match outcome with
+        | Some error -> ExceptionDispatchInfo.Capture(error).Throw()
+        | None -> ()
+    }
+
+/// Claims and completes until nothing is left; gives every message claimed, in order.
+let private drainAll (store: IMessageStore) (group: string) =
+    task {
+        let seen = ResizeArray<Message>()
+        let mutable more = true
+
+        while more do
+            match! claim store group 10 with
+            | Some claimed ->
+                seen.AddRange(claimed.Messages |> List.map (fun pending -> pending.Message))
+                do! completeAll store claimed
+            | None -> more <- false
+
+        return List.ofSeq seen
+    }
+
+let tests =
+    testList
+        "postgres only"
+        [
+            testCaseTask "reserved words work as schema and prefix names" (fun () ->
+                onStore
+                    (Stores.source ())
+                    (fun options ->
+                        { options with
+                            Schema = "user"
+                            Prefix = "order"
+                        })
+                    (fun _ store ->
+                        task {
+                            let store = store :> IMessageStore
+                            do! register store "g" [ happened ] StartFrom.Beginning
+                            let! stored = appendTo store "s" 0L [ message "s" happened 1 ]
+                            let! claimed = claimSome store "g" 10
+                            Expect.equal (pending claimed) (fresh stored) "claimed"
+                            do! completeAll store claimed
+                        }))
+
+            testCase "a name too long for a notification channel is refused, saying why" (fun () ->
+                let error =
+                    Expect.throwsC
+                        (fun () ->
+                            new PostgresStore(
+                                Stores.source (),
+                                { PostgresOptions.defaults with
+                                    Schema = String('s', 31)
+                                }
+                            )
+                            |> ignore)
+                        id
+
+                Expect.stringContains error.Message "1 to 30 lowercase letters" "what names may be")
+
+            testCaseTask "installing refuses a store copied from a cluster with later transaction ids" (fun () ->
+                let dataSource = Stores.source ()
+
+                onStore dataSource id (fun schema store ->
+                    task {
+                        do! register store "g" [ happened ] StartFrom.Beginning
+
+                        use ahead =
+                            dataSource.CreateCommand(
+                                $"UPDATE \"{schema}\".sourced_groups "
+                                + "SET cursor_xid = (pg_current_xact_id()::text::bigint + 1000000)::text::xid8"
+                            )
+
+                        let! _ = ahead.ExecuteNonQueryAsync()
+                        let! error = raises<InvalidOperationException>(fun () -> store.InstallAsync ct)
+                        Expect.stringContains error.Message "copied from another cluster" "why"
+                    }))
+
+            testCaseTask "the store works when the server's default isolation is repeatable read" (fun () ->
+                task {
+                    let builder = NpgsqlConnectionStringBuilder(Server.connectionString ())
+                    builder.Options <- @"-c default_transaction_isolation=repeatable\ read"
+                    use dataSource = NpgsqlDataSource.Create builder.ConnectionString
+
+                    do!
+                        onStore dataSource id (fun _ store ->
+                            task {
+                                let store = store :> IMessageStore
+                                do! register store "g" [ happened ] StartFrom.Beginning
+
+                                let! _ =
+                                    inParallel 4 (fun index ->
+                                        store.AppendNextAsync([ message "s" happened index ], ct))
+
+                                let! seen = drainAll store "g"
+                                Expect.equal (seqs seen) [ 1L; 2L; 3L; 4L ] "every append, claimed in order"
+                            })
+                })
+
+            testCaseTask
+                "a group from now misses nothing when its stream's first new message commits after a later one"
+                (fun () ->
+                    onStore (Stores.source ()) (fun options -> { options with DiscoveryBatch = 1 }) (fun _ store ->
+                        task {
+                            let store = store :> IMessageStore
+                            let! _ = appendTo store "s" 0L [ message "s" happened 0 ]
+                            do! register store "g" [ happened ] StartFrom.Now
+
+                            let started =
+                                TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
+
+                            let proceed =
+                                TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
+
+                            // The older transaction writes elsewhere first, then its message of "s" commits
+                            // after a newer transaction's message of "s" with a lower seq.
+                            let older =
+                                store.TransactAsync(
+                                    (fun transaction ->
+                                        task {
+                                            let! _ = transaction.AppendNextAsync([ message "x" happened 1 ], ct)
+                                            started.SetResult()
+                                            do! proceed.Task
+                                            return! transaction.AppendNextAsync([ message "s" happened 3 ], ct)
+                                        }),
+                                    ct
+                                )
+
+                            do! started.Task
+                            let! newer = store.AppendNextAsync([ message "s" happened 2 ], ct)
+                            proceed.SetResult()
+                            let! late = older
+                            let! seen = drainAll store "g"
+
+                            Expect.equal
+                                (seen |> List.filter (fun message -> message.StreamId = "s") |> ids)
+                                (ids (newer @ late))
+                                "both messages of s after the group started"
+                        }))
+
+            testCaseTask "a claim the store lost track of is not renewed by heartbeats, so it expires" (fun () ->
+                let clock = ManualClock start
+
+                withStore Stores.create clock (fun store ->
+                    task {
+                        do! register store "g" [ happened ] StartFrom.Beginning
+                        let! _ = appendTo store "s" 0L [ message "s" happened 1; message "s" happened 2 ]
+                        let! claimed = claimSome store "g" 10
+                        let stranger = handle [] (List.last claimed.Messages)
+
+                        let! _ =
+                            raises<ArgumentException>(fun () ->
+                                store.CompleteAsync(claimed, [ stranger ], ct) :> Task)
+
+                        clock.Advance(TimeSpan.FromSeconds 8.0)
+                        do! store.HeartbeatAsync([ "worker-1" ], ct)
+                        clock.Advance(TimeSpan.FromSeconds 4.0)
+                        let! reclaimed = store.ReclaimAsync(TimeSpan.FromSeconds 10.0, ct)
+                        Expect.equal reclaimed 1 "the forgotten claim expired"
+                        let! again = claimSome store "g" 10
+                        Expect.equal again.StreamId "s" "its stream is claimable again"
+                    }))
+        ]
