@@ -83,30 +83,16 @@ let run (store: IMessageStore) (ct: CancellationToken) =
         | Error invalid -> printfn "\nA form asking for 0 units is refused:\n  %s" invalid.Message
     }
 
-/// The PostgreSQL connection string from `--postgres "<connection string>"` or from SOURCED_PG, if any; the usage
-/// for other arguments.
-let postgresConnection (argv: string array) : Result<string option, string> =
-    match argv with
-    | [| "--postgres"; connection |] -> Ok(Some connection)
-    | [||] ->
-        match Environment.GetEnvironmentVariable "SOURCED_PG" with
-        | null
-        | "" -> Ok None
-        | connection -> Ok(Some connection)
-    | _ -> Error """Usage: dotnet run --project samples/Cart [-- --postgres "<connection string>"]"""
-
 /// Runs the sample on PostgreSQL, in the sample's schema emptied first, or on the memory store.
 let runOn (postgres: string option) (ct: CancellationToken) =
     task {
         match postgres with
         | None ->
-            printfn "Store: in memory (for PostgreSQL, set SOURCED_PG or pass --postgres \"<connection string>\")\n"
+            printfn "%s" SampleStore.inMemory
             do! run (MemoryStore()) ct
         | Some connection ->
             use dataSource = NpgsqlDataSource.Create connection
-            // NOTE: an empty schema at every run, so that the sample prints the same trail every time.
-            use drop = dataSource.CreateCommand $"DROP SCHEMA IF EXISTS {Schema} CASCADE"
-            let! _ = drop.ExecuteNonQueryAsync ct
+            do! SampleStore.emptySchema dataSource Schema ct
 
             use store =
                 new PostgresStore(
@@ -122,11 +108,4 @@ let runOn (postgres: string option) (ct: CancellationToken) =
     }
 
 [<EntryPoint>]
-let main argv =
-    match postgresConnection argv with
-    | Error usage ->
-        eprintfn "%s" usage
-        2
-    | Ok postgres ->
-        (runOn postgres CancellationToken.None).GetAwaiter().GetResult()
-        0
+let main argv = SampleStore.main "Cart" argv runOn

@@ -101,28 +101,24 @@ let private gaps (store: IMessageStore) : Task<unit> =
         try
             let! committed = Task.WhenAll [ for seed in 1..writers -> writer store seed ]
             let stored = List.concat committed
-            let deadline = DateTime.UtcNow + TimeSpan.FromSeconds 60.0
-            let mutable effects = []
-            let mutable finished = false
+            let effects = ref []
 
             // Every completed batch is a reason to look again.
-            while not finished do
-                let! written = Effects.read dataSource schema
-                effects <- written
-
-                if written.Length >= stored.Length then
-                    finished <- true
-                else
-                    let remaining = deadline - DateTime.UtcNow
-
-                    if remaining <= TimeSpan.Zero then
-                        finished <- true
-                    else
-                        let! _ = progress.WaitAsync remaining
-                        ()
+            do!
+                waitUntil
+                    progress
+                    (TimeSpan.FromSeconds 60.0)
+                    (TimeSpan.FromSeconds 60.0)
+                    (fun () -> $"all {stored.Length} messages have their effect (so far {effects.Value.Length})")
+                    (fun () ->
+                        task {
+                            let! written = Effects.read dataSource schema
+                            effects.Value <- written
+                            return written.Length >= stored.Length
+                        })
 
             Expect.isGreaterThan stored.Length 200 "enough committed messages to mean something"
-            Effects.expectExactlyOnceInOrder effects stored
+            Effects.expectExactlyOnceInOrder effects.Value stored
         finally
             for subscription in subscriptions do
                 subscription.Dispose()

@@ -9,6 +9,7 @@ open System.Runtime.InteropServices
 open System.Threading
 open System.Threading.Tasks
 open Expecto
+open Sourced.Tests.Support
 
 [<DllImport("libc", SetLastError = true)>]
 extern int kill(int pid, int signal)
@@ -80,27 +81,14 @@ type Worker(arguments: string, environment: (string * string) list) =
     member worker.WaitUntilAsync
         (what: string, condition: unit -> Task<bool>, recheck: TimeSpan, timeout: TimeSpan)
         : Task =
-        task {
-            let deadline = DateTime.UtcNow + timeout
-            let mutable satisfied = false
-
-            while not satisfied do
-                let! holds = condition ()
-
-                if holds then
-                    satisfied <- true
-                else
-                    let remaining = deadline - DateTime.UtcNow
-
-                    if remaining <= TimeSpan.Zero then
-                        failtestf
-                            "timed out waiting until %s; the worker printed:\n%s"
-                            what
-                            (String.Join("\n", worker.Lines))
-
-                    let! _ = printed.WaitAsync(min remaining recheck)
-                    ()
-        }
+        waitUntil
+            printed
+            recheck
+            timeout
+            (fun () ->
+                $"timed out waiting until {what}; the worker printed:\n"
+                + String.Join("\n", worker.Lines))
+            condition
 
     member _.Signal(signal: int) =
         if kill (proc.Id, signal) <> 0 then

@@ -43,22 +43,7 @@ let until (runtime: Runtime) (what: string) (condition: unit -> Task<bool>) : Ta
     task {
         use signal = new SemaphoreSlim(0)
         use _ = runtime.Subscribe(fun _ -> signal.Release() |> ignore)
-        let deadline = DateTime.UtcNow + timeout
-        let mutable satisfied = false
-
-        while not satisfied do
-            let! holds = condition ()
-
-            if holds then
-                satisfied <- true
-            else
-                let remaining = deadline - DateTime.UtcNow
-
-                if remaining <= TimeSpan.Zero then
-                    failtestf "timed out waiting until %s" what
-
-                let! _ = signal.WaitAsync(remaining)
-                ()
+        do! waitUntil signal timeout timeout (fun () -> $"timed out waiting until {what}") condition
     }
 
 /// A task for the next runtime event `wanted` accepts; subscribe before causing it.

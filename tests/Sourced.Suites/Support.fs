@@ -104,6 +104,34 @@ let raises<'Error when 'Error :> exn> (work: unit -> Task) : Task<'Error> =
         | None -> return failtestf "expected %s, nothing was raised" typeof<'Error>.Name
     }
 
+/// Waits until `condition` holds, checking it again each time `signal` is released and at least every
+/// `recheck`; after `timeout`, fails the test with `describe ()`.
+let waitUntil
+    (signal: SemaphoreSlim)
+    (recheck: TimeSpan)
+    (timeout: TimeSpan)
+    (describe: unit -> string)
+    (condition: unit -> Task<bool>)
+    : Task =
+    task {
+        let deadline = DateTime.UtcNow + timeout
+        let mutable satisfied = false
+
+        while not satisfied do
+            let! holds = condition ()
+
+            if holds then
+                satisfied <- true
+            else
+                let remaining = deadline - DateTime.UtcNow
+
+                if remaining <= TimeSpan.Zero then
+                    failtestf "%s" (describe ())
+
+                let! _ = signal.WaitAsync(min remaining recheck)
+                ()
+    }
+
 /// A store that passes every call to `inner`; tests override the members they want to watch or break.
 type DelegatingStore(inner: IMessageStore) =
     abstract AppendAsync: string * int64 * Message list * CancellationToken -> Task<AppendResult>

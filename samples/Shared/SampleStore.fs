@@ -1,0 +1,41 @@
+/// How the samples choose their store: PostgreSQL when `--postgres "<connection string>"` or SOURCED_PG gives a
+/// connection string, the memory store otherwise. (A source file linked into each sample, not a library.)
+module SampleStore
+
+open System
+open System.Threading
+open System.Threading.Tasks
+open Npgsql
+
+/// The PostgreSQL connection string, if any; the usage line for other arguments.
+let postgresConnection (sample: string) (argv: string array) : Result<string option, string> =
+    match argv with
+    | [| "--postgres"; connection |] -> Ok(Some connection)
+    | [||] ->
+        match Environment.GetEnvironmentVariable "SOURCED_PG" with
+        | null
+        | "" -> Ok None
+        | connection -> Ok(Some connection)
+    | _ -> Error $"""Usage: dotnet run --project samples/{sample} [-- --postgres "<connection string>"]"""
+
+/// What the memory store line says.
+let inMemory =
+    "Store: in memory (for PostgreSQL, set SOURCED_PG or pass --postgres \"<connection string>\")\n"
+
+/// Drops the sample's schema, so that every run starts empty and prints the same trail.
+let emptySchema (dataSource: NpgsqlDataSource) (schema: string) (ct: CancellationToken) : Task =
+    task {
+        use drop = dataSource.CreateCommand $"DROP SCHEMA IF EXISTS {schema} CASCADE"
+        let! _ = drop.ExecuteNonQueryAsync ct
+        ()
+    }
+
+/// Runs `runOn` with the connection the arguments give; exit code 2 with the usage for bad arguments.
+let main (sample: string) (argv: string array) (runOn: string option -> CancellationToken -> Task<unit>) : int =
+    match postgresConnection sample argv with
+    | Error usage ->
+        eprintfn "%s" usage
+        2
+    | Ok postgres ->
+        (runOn postgres CancellationToken.None).GetAwaiter().GetResult()
+        0
