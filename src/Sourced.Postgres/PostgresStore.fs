@@ -116,12 +116,19 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
             while more do
                 use! connection = dataSource.OpenConnectionAsync ct
-                use discover = command connection statements.Discover
+                use! transaction = beginReadCommitted connection ct
+                use discover = new NpgsqlCommand(statements.Discover, connection, transaction)
                 Rows.add discover.Parameters "group" group
                 Rows.add discover.Parameters "limit" options.DiscoveryBatch
-                use! reader = discover.ExecuteReaderAsync ct
-                let! _ = reader.ReadAsync ct
-                let step = discovered reader
+
+                let! step =
+                    task {
+                        use! reader = discover.ExecuteReaderAsync ct
+                        let! _ = reader.ReadAsync ct
+                        return discovered reader
+                    }
+
+                do! transaction.CommitAsync CancellationToken.None
 
                 if step.More then
                     more <- true
