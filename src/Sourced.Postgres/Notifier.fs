@@ -57,6 +57,8 @@ type internal Notifier(dataSource: NpgsqlDataSource, channel: string) =
             while not stopping.IsCancellationRequested do
                 try
                     let! first = outbox.Reader.ReadAsync(stopping.Token)
+                    // A moment for a burst to gather: one NOTIFY (one transaction on the server) for all of it.
+                    do! Task.Delay(TimeSpan.FromMilliseconds 10.0, stopping.Token)
                     let batch = ResizeArray [ first ]
                     let mutable more = Unchecked.defaultof<StoreNotification>
 
@@ -65,6 +67,7 @@ type internal Notifier(dataSource: NpgsqlDataSource, channel: string) =
 
                     use! connection = dataSource.OpenConnectionAsync(stopping.Token)
                     use notify = new NpgsqlBatch(connection)
+                    notify.BatchCommands.Add(NpgsqlBatchCommand(Sql.AsynchronousCommit))
 
                     for payload in payloads (List.ofSeq batch) do
                         let command = NpgsqlBatchCommand(Sql.Notify)

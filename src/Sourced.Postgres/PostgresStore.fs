@@ -61,17 +61,48 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             | Error(error: exn) -> return raise error
         }
 
+    let mutable readCommittedByDefault: bool option = None
+
+    /// Whether the server runs transactions READ COMMITTED by default (it nearly always does). Then a single
+    /// statement or a batch runs in its implicit transaction, which saves the round trip of a COMMIT.
+    let implicitIsReadCommitted (ct: CancellationToken) =
+        task {
+            match readCommittedByDefault with
+            | Some known -> return known
+            | None ->
+                use! connection = dataSource.OpenConnectionAsync ct
+
+                use show =
+                    command connection "SELECT current_setting('default_transaction_isolation')"
+
+                let! level = show.ExecuteScalarAsync ct
+                let known = string level = "read committed"
+                readCommittedByDefault <- Some known
+                return known
+        }
+
+    /// Work of one statement (an append outside a transaction, say): in its implicit transaction when that is
+    /// READ COMMITTED, or else in an explicit one.
+    let single ct (work: PostgresTransaction -> Task<'T>) : Task<'T> =
+        task {
+            match! implicitIsReadCommitted ct with
+            | false -> return! run ct work
+            | true ->
+                use! connection = dataSource.OpenConnectionAsync ct
+                let store = PostgresTransaction(statements, connection, null, clock, ct)
+                let! result = work store
+                notifyAppended store.Appended
+                return result
+        }
+
     /// One statement in its own transaction; gives the number of rows it changed.
     let execute (ct: CancellationToken) (sql: string) (parameters: NpgsqlParameterCollection -> unit) =
-        task {
-            use! connection = dataSource.OpenConnectionAsync ct
-            use! transaction = beginReadCommitted connection ct
-            use statement = new NpgsqlCommand(sql, connection, transaction)
-            parameters statement.Parameters
-            let! changed = statement.ExecuteNonQueryAsync ct
-            do! transaction.CommitAsync CancellationToken.None
-            return changed
-        }
+        single ct (fun transaction ->
+            task {
+                use statement = transaction.Command sql
+                parameters statement.Parameters
+                return! statement.ExecuteNonQueryAsync ct
+            })
 
     let unknownGroup (group: string) : 'T =
         invalidArg (nameof group) $"No consumer group '{group}' is registered."
@@ -145,8 +176,16 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
     let claimOnce (request: ClaimRequest) (awaitDiscovery: bool) (ct: CancellationToken) =
         task {
             use! connection = dataSource.OpenConnectionAsync ct
-            use! transaction = beginReadCommitted connection ct
+            let! implicitly = implicitIsReadCommitted ct
+
+            use! transaction =
+                if implicitly then
+                    ValueTask.FromResult<NpgsqlTransaction> null
+                else
+                    beginReadCommitted connection ct
+
             use batch = new NpgsqlBatch(connection, transaction)
+            batch.BatchCommands.Add(NpgsqlBatchCommand(statements.AsynchronousCommit))
 
             if awaitDiscovery then
                 let wait = NpgsqlBatchCommand(statements.LockDiscovery)
@@ -177,6 +216,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 task {
                     try
                         use! reader = batch.ExecuteReaderAsync ct
+                        let! _ = reader.NextResultAsync ct
 
                         if awaitDiscovery then
                             let! _ = reader.NextResultAsync ct
@@ -196,7 +236,10 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                                     rows.Add(Rows.read reader 6, reader.GetBoolean 5)
 
                         do! reader.DisposeAsync()
-                        do! transaction.CommitAsync CancellationToken.None
+
+                        if not implicitly then
+                            do! transaction.CommitAsync CancellationToken.None
+
                         return discovery
                     with error ->
                         live.TryRemove token |> ignore
@@ -309,10 +352,10 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
         member _.AppendAsync(streamId, expectedSeq, messages, ct) =
             Store.checkSequence streamId expectedSeq messages
-            run ct (fun transaction -> transaction.Append(streamId, Position.After expectedSeq, messages))
+            single ct (fun transaction -> transaction.Append(streamId, Position.After expectedSeq, messages))
 
         member _.AppendNextAsync(messages, ct) =
-            run ct (fun transaction -> transaction.AppendNext messages)
+            single ct (fun transaction -> transaction.AppendNext messages)
 
         member _.ReadStreamAsync(streamId, after, upTo, ct) =
             task {

@@ -14,6 +14,7 @@ type internal Position =
     | After of int64
 
 /// Store operations inside one PostgreSQL transaction: what completions, units and `TransactAsync` run on.
+/// With a null `transaction`, each statement runs in its own implicit transaction (single-statement work).
 type internal PostgresTransaction
     (statements: Statements, connection: NpgsqlConnection, transaction: NpgsqlTransaction, clock: TimeProvider, ct) =
     let appended = ResizeArray<Message>()
@@ -182,7 +183,7 @@ type internal PostgresTransaction
     interface IStoreTransaction with
         member _.SyncContext =
             {
-                Transaction = Some(transaction :> DbTransaction)
+                Transaction = Option.ofObj (transaction :> DbTransaction)
                 CancellationToken = ct
             }
 

@@ -528,6 +528,11 @@ FROM stale s WHERE o.group_id = s.group_id AND o.stream_id = s.stream_id"""
     [<Literal>]
     let Notify = "SELECT pg_notify(@channel, @payload)"
 
+    /// First in a batch that need not wait for its commit to reach disk: claims (a claim lost in a crash is
+    /// harmless: its completion fails the fence) and notifications (only hints).
+    [<Literal>]
+    let AsynchronousCommit = "SELECT set_config('synchronous_commit', 'off', true)"
+
     /// The text of a statement for these names.
     let render (names: Names) (template: string) : string =
         template

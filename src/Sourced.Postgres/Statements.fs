@@ -21,6 +21,7 @@ type internal Statements(names: Names) =
     member val UpdateGroupTypes = render Sql.UpdateGroupTypes
     member val RefreshPending = render Sql.RefreshPending
     member val Discover = render Sql.Discover
+    member val AsynchronousCommit = Sql.AsynchronousCommit
     member val Claim = render Sql.Claim
     member val Release = render Sql.Release
     member val Fence = render Sql.Fence
