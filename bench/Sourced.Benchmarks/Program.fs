@@ -1,5 +1,6 @@
 /// `dotnet run -c Release --project bench/Sourced.Benchmarks -- [scenario...] [--quick]`: runs the scenarios,
-/// prints a markdown table and writes the same figures to bench-results.json.
+/// prints a markdown table and writes the same figures to bench-results.json. The postgres scenarios use the server
+/// that SOURCED_BENCH_PG names (a connection string), or else start a throwaway durable one.
 module Sourced.Benchmarks.Program
 
 open System
@@ -9,7 +10,7 @@ open System.Threading.Tasks
 open Sourced.Benchmarks.Measure
 
 let scenarios: (string * (bool -> Task<Figure list>)) list =
-    [ "in-memory", InMemory.run ]
+    [ "in-memory", InMemory.run; "postgres-append", PostgresAppend.run ]
 
 let private value (figure: Figure) =
     if figure.LowerIsBetter then
@@ -79,6 +80,8 @@ let main argv =
                 Environment.ProcessorCount
                 Environment.OSVersion.VersionString
                 (string Environment.Version)
+
+            Postgres.serverDescription () |> Option.iter (printfn "%s")
 
             let json =
                 JsonSerializer.Serialize(
