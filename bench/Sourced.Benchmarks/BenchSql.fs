@@ -1,5 +1,5 @@
-/// The benchmark's own SQL, as literals: the raw-Npgsql baselines of the append scenario. `{messages}` etc. stand
-/// for a store's tables (`Postgres.render`); values are parameters.
+/// The benchmark's own SQL, as literals: the raw-Npgsql baselines of the append scenario and the set-based seeding
+/// of the claims scenario. `{messages}` etc. stand for a store's tables (`Postgres.render`); values are parameters.
 [<RequireQualifiedAccess>]
 module Sourced.Benchmarks.BenchSql
 
@@ -100,3 +100,49 @@ let MoveStreamRow =
 [<Literal>]
 let CopyMessages =
     "COPY {messages} (id, stream_id, seq, type, created_at, causation_id, correlation_id, metadata, payload) FROM STDIN (FORMAT BINARY)"
+
+// ---- Seeding the claims scenario --------------------------------------------------------------------------------
+
+/// Streams `claim-@first` to `claim-@last`, one message of @type each, stored in stream order: the rows the store
+/// would have written for one-message appends (seq 1, its own id as causation and correlation, empty metadata).
+/// Ids are time-ordered like the store's (Guid v7): here ordered by stream number.
+[<Literal>]
+let SeedMessages =
+    """
+INSERT INTO {messages} (id, stream_id, seq, type, created_at, causation_id, correlation_id, metadata, payload)
+SELECT s.id, 'claim-' || s.n, 1, @type, now(), s.id, s.id, '{}'::jsonb,
+       jsonb_build_object('number', s.n, 'note', 'seeded for the claims benchmark')
+FROM (SELECT n, ('00000000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid AS id
+      FROM generate_series(@first::bigint, @last::bigint) AS n) s
+ORDER BY s.n;
+INSERT INTO {streams} (stream_id, seq)
+SELECT 'claim-' || n, 1 FROM generate_series(@first::bigint, @last::bigint) AS n"""
+
+/// What discovery records for those streams in a group that starts from the beginning: an offset at 0 pending
+/// at the stream's first message, and the group's cursor after the last message in (xid, position) order.
+[<Literal>]
+let SeedOffsets =
+    """
+INSERT INTO {offsets} (group_id, stream_id, acked, high, origin, next_position)
+SELECT @group, m.stream_id, 0, 0, 0, m.position
+FROM {messages} m
+WHERE m.type = @type
+ORDER BY m.position;
+UPDATE {groups} g SET cursor_xid = last.xid, cursor_position = last.position
+FROM (SELECT xid, position FROM {messages} ORDER BY xid DESC, position DESC LIMIT 1) last
+WHERE g.id = @group"""
+
+/// Every offset of a group, as text rows to compare (positions are equal when both tables were seeded alike).
+[<Literal>]
+let OffsetRows =
+    """
+SELECT concat_ws(',', stream_id, acked, high, origin, next_position, claimed_by, claim_token, claimed_at)
+FROM {offsets} WHERE group_id = @group ORDER BY stream_id"""
+
+/// The group's cursor, and whether its xid is that of the last message in (xid, position) order.
+[<Literal>]
+let GroupCursor =
+    """
+SELECT g.cursor_position::text || ',' || (g.cursor_xid = last.xid)::text
+FROM {groups} g, (SELECT xid FROM {messages} ORDER BY xid DESC, position DESC LIMIT 1) last
+WHERE g.id = @group"""

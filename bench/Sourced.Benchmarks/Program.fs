@@ -10,7 +10,11 @@ open System.Threading.Tasks
 open Sourced.Benchmarks.Measure
 
 let scenarios: (string * (bool -> Task<Figure list>)) list =
-    [ "in-memory", InMemory.run; "postgres-append", PostgresAppend.run ]
+    [
+        "in-memory", InMemory.run
+        "postgres-append", PostgresAppend.run
+        "postgres-claims", PostgresClaims.run
+    ]
 
 let private value (figure: Figure) =
     if figure.LowerIsBetter then
