@@ -1,0 +1,337 @@
+/// Postgres claims scenario: the latency of a claim (`ClaimAsync`: discovery and claim in one round trip) and of a
+/// cycle of claim + acknowledging `CompleteAsync` (a handled batch with no actions), with 10k, 100k and 1M streams
+/// pending for one consumer group: most streams pending is the worst case for the claim's index. Each size has a
+/// schema of its own, seeded with set-based SQL (checked against what the store's own discovery records), and the
+/// sizes take turns so that a noisy machine slows them alike. "Claim alone" is the `ClaimAsync` part of each cycle.
+module Sourced.Benchmarks.PostgresClaims
+
+open System
+open System.Diagnostics
+open System.Threading
+open System.Threading.Tasks
+open Npgsql
+open Sourced
+open Sourced.Postgres
+open Sourced.Benchmarks.Measure
+
+let private ct = CancellationToken.None
+let private scenario = "postgres-claims"
+let private group = "bench-claims"
+let private messageType = "Seeded"
+
+let private add (parameters: NpgsqlParameterCollection) (name: string) (value: 'T) =
+    parameters.Add(NpgsqlParameter<'T>(name, value)) |> ignore
+
+let private registerAsync (store: IMessageStore) : Task =
+    store.RegisterGroupAsync(
+        {
+            Id = group
+            Types = [ messageType ]
+            StartFrom = StartFrom.Beginning
+        },
+        ct
+    )
+
+/// Streams `claim-1` to `claim-<count>` with one message each, in one transaction; with `offsets`, also the
+/// group's offsets and cursor as its discovery would record them (else the store's discovery has that to do).
+let private seedAsync (dataSource: NpgsqlDataSource) (schema: string) (count: int) (offsets: bool) : Task =
+    task {
+        let tables = Postgres.tables schema
+        use! connection = dataSource.OpenConnectionAsync ct
+        use! transaction = connection.BeginTransactionAsync ct
+
+        use seed =
+            new NpgsqlCommand(Postgres.render tables BenchSql.SeedMessages, connection, transaction)
+
+        seed.CommandTimeout <- 600
+        add seed.Parameters "first" 1L
+        add seed.Parameters "last" (int64 count)
+        add seed.Parameters "type" messageType
+        let! _ = seed.ExecuteNonQueryAsync ct
+
+        if offsets then
+            use track =
+                new NpgsqlCommand(Postgres.render tables BenchSql.SeedOffsets, connection, transaction)
+
+            track.CommandTimeout <- 600
+            add track.Parameters "group" group
+            add track.Parameters "type" messageType
+            let! _ = track.ExecuteNonQueryAsync ct
+            ()
+
+        do! transaction.CommitAsync ct
+
+        let! _ =
+            Postgres.executeAsync
+                dataSource
+                $"VACUUM (ANALYZE) {tables.Messages}, {tables.Streams}, {tables.Offsets}, {tables.Groups}"
+
+        ()
+    }
+
+/// One text per row of a query that has a @group parameter.
+let private rowsAsync (dataSource: NpgsqlDataSource) (schema: string) (sql: string) : Task<string list> =
+    task {
+        use query = dataSource.CreateCommand(Postgres.render (Postgres.tables schema) sql)
+        add query.Parameters "group" group
+        use! reader = query.ExecuteReaderAsync ct
+        let rows = ResizeArray<string>()
+
+        while! reader.ReadAsync ct do
+            rows.Add(reader.GetString 0)
+
+        return List.ofSeq rows
+    }
+
+/// Seeds 1,000 streams twice: once with the offsets the benchmark writes itself, once leaving them to the store's
+/// discovery; the offsets, the cursors and the group stats must come out the same.
+let private checkSeedingAsync (dataSource: NpgsqlDataSource) : Task<unit> =
+    Postgres.withSchemasAsync dataSource [ "check_seeded"; "check_discovered" ] (fun schemas ->
+        task {
+            let! states =
+                schemas
+                |> List.zip [ true; false ]
+                |> List.map (fun (seeded, schema) ->
+                    task {
+                        let! stats =
+                            Postgres.withStoreAsync dataSource schema (fun store ->
+                                task {
+                                    do! registerAsync store
+                                    do! seedAsync dataSource schema 1_000 seeded
+                                    // NOTE: stats run the group's discovery to the end first.
+                                    let! stats = (store :> IMessageStore).GroupStatsAsync ct
+                                    let stats = List.exactlyOne stats
+                                    return stats.Streams, stats.PendingStreams, stats.Lag
+                                })
+
+                        let! offsets = rowsAsync dataSource schema BenchSql.OffsetRows
+                        let! cursor = rowsAsync dataSource schema BenchSql.GroupCursor
+                        return stats, offsets, cursor
+                    })
+                |> Task.WhenAll
+
+            let seededStats, seededOffsets, seededCursor = states[0]
+            let discoveredStats, discoveredOffsets, discoveredCursor = states[1]
+
+            let fail (what: string) =
+                invalidOp $"Seeding does not record what the store's discovery does: {what}."
+
+            if seededStats <> (1_000L, 1_000L, 1_000L) || discoveredStats <> seededStats then
+                fail $"group stats (streams, pending, lag) {seededStats} seeded, {discoveredStats} discovered"
+
+            if seededOffsets.Length <> discoveredOffsets.Length then
+                fail $"{seededOffsets.Length} offsets seeded, {discoveredOffsets.Length} discovered"
+
+            match List.zip seededOffsets discoveredOffsets |> List.tryFind (fun (a, b) -> a <> b) with
+            | Some(seeded, discovered) -> fail $"offset {seeded} seeded, {discovered} discovered"
+            | None -> ()
+
+            if seededCursor <> discoveredCursor || seededCursor <> [ "1000,true" ] then
+                fail $"cursor {seededCursor} seeded, {discoveredCursor} discovered"
+        })
+
+/// The claims of one size: its store, the next stream it must hand out, and the latencies measured.
+type private Size =
+    {
+        Streams: int
+        Store: IMessageStore
+        mutable Next: int
+        Claims: ResizeArray<float>
+        Cycles: ResizeArray<float>
+    }
+
+/// Claims the oldest pending stream and acknowledges its message; checks that it is the stream and message the
+/// seeding put first in line. Records the claim's latency and the whole cycle's, when `record`.
+let private cycleAsync (size: Size) (record: bool) : Task =
+    task {
+        let request =
+            {
+                Group = group
+                Worker = "bench-worker"
+                BatchSize = 100
+                WithHistory = false
+            }
+
+        let started = Stopwatch.GetTimestamp()
+        let! claim = size.Store.ClaimAsync(request, ct)
+        let claimed = Stopwatch.GetElapsedTime started
+        let expected = $"claim-{size.Next}"
+
+        let claim =
+            match claim with
+            | Some claim when
+                claim.StreamId = expected
+                && (match claim.Messages with
+                    | [ pending ] ->
+                        pending.Message.StreamId = expected
+                        && pending.Message.Seq = 1L
+                        && pending.Message.Type = messageType
+                        && pending.Message.Payload.GetProperty("number").GetInt32() = size.Next
+                        && not pending.Replaying
+                    | _ -> false)
+                ->
+                claim
+            | Some claim ->
+                invalidOp
+                    $"With {size.Streams} streams, the claim was for '{claim.StreamId}' with {claim.Messages.Length} message(s); expected '{expected}' and its one message."
+            | None -> invalidOp $"With {size.Streams} streams, nothing was claimed; expected '{expected}'."
+
+        let completing = Stopwatch.GetTimestamp()
+
+        let handled =
+            [
+                for pending in claim.Messages ->
+                    {
+                        Message = pending.Message
+                        Actions = []
+                    }
+            ]
+
+        match! size.Store.CompleteAsync(claim, handled, ct) with
+        | CompleteResult.Completed -> ()
+        | conflict -> invalidOp $"Acknowledging '{expected}' did not complete: {conflict}."
+
+        let completed = Stopwatch.GetElapsedTime completing
+        size.Next <- size.Next + 1
+
+        if record then
+            size.Claims.Add claimed.TotalMilliseconds
+            size.Cycles.Add (claimed + completed).TotalMilliseconds
+    }
+
+/// Up to `cycles` cycles, fewer when they take longer than `budget` in all (at least one): a store whose claims
+/// slow down with the number of streams still finishes, with fewer samples (the figures say how many).
+let private turnAsync (budget: TimeSpan) (size: Size) (cycles: int) (record: bool) : Task =
+    task {
+        let started = Stopwatch.GetTimestamp()
+        let mutable left = cycles
+
+        while left > 0 do
+            do! cycleAsync size record
+
+            left <-
+                if Stopwatch.GetElapsedTime started > budget then
+                    0
+                else
+                    left - 1
+    }
+
+let private label (streams: int) =
+    if streams >= 1_000_000 then $"{streams / 1_000_000}M"
+    elif streams >= 1_000 then $"{streams / 1_000}k"
+    else string streams
+
+/// Median and p99 of claims and of cycles at each size; the larger sizes against the smallest (the ratio tells
+/// whether latency stays flat as streams grow), with the targets on the largest.
+let private figures (sizes: Size list) : Figure list =
+    let smallest = sizes.Head
+    let largest = List.last sizes
+
+    let measures =
+        [
+            "claim + complete", (fun size -> size.Cycles), 50.0, "median"
+            "claim + complete", (fun size -> size.Cycles), 99.0, "p99"
+            "claim alone", (fun size -> size.Claims), 50.0, "median"
+            "claim alone", (fun size -> size.Claims), 99.0, "p99"
+        ]
+
+    [
+        for what, samples, rank, rankName in measures do
+            let at (size: Size) =
+                let samples = samples size
+
+                latency
+                    scenario
+                    $"{what}, {label size.Streams} streams pending: {rankName} of {samples.Count}"
+                    (percentile rank samples)
+
+            let baseline = at smallest
+
+            for size in sizes do
+                if size.Streams = smallest.Streams then
+                    yield baseline
+                elif size.Streams = largest.Streams && rank = 50.0 then
+                    yield
+                        at size
+                        |> against baseline
+                        |> goal "flat (ratio <= 1.5), <= 5 ms" (fun figure ->
+                            ratioAtMost 1.5 figure && figure.Value <= 5.0)
+                else
+                    yield at size |> against baseline
+    ]
+
+let rec private withStoresAsync
+    (dataSource: NpgsqlDataSource)
+    (schemas: string list)
+    (work: PostgresStore list -> Task<'T>)
+    : Task<'T> =
+    match schemas with
+    | [] -> work []
+    | schema :: rest ->
+        Postgres.withStoreAsync dataSource schema (fun store ->
+            withStoresAsync dataSource rest (fun stores -> work (store :: stores)))
+
+/// Registers the group and seeds `count` streams; gives the seconds it took (with VACUUM ANALYZE).
+let private prepareAsync (dataSource: NpgsqlDataSource) (schema: string) (store: IMessageStore) (count: int) =
+    task {
+        do! registerAsync store
+        eprintfn "  seeding %s streams..." (label count)
+        let started = Stopwatch.GetTimestamp()
+        do! seedAsync dataSource schema count true
+        return Stopwatch.GetElapsedTime(started).TotalSeconds
+    }
+
+let run (quick: bool) : Task<Figure list> =
+    task {
+        use dataSource = NpgsqlDataSource.Create(Postgres.connectionString ())
+        do! checkSeedingAsync dataSource
+
+        let counts =
+            if quick then
+                [ 10_000; 100_000 ]
+            else
+                [ 10_000; 100_000; 1_000_000 ]
+
+        let rounds = if quick then 5 else 10
+        let budget = TimeSpan.FromSeconds(if quick then 1.0 else 2.0)
+        let cyclesPerTurn = 40
+        let purposes = counts |> List.map (fun count -> $"claims_{count}")
+
+        return!
+            Postgres.withSchemasAsync dataSource purposes (fun schemas ->
+                withStoresAsync dataSource schemas (fun stores ->
+                    task {
+                        let sizes = ResizeArray<Size>()
+                        let seeding = ResizeArray<Figure>()
+
+                        for (count, schema), store in List.zip (List.zip counts schemas) stores do
+                            let store = store :> IMessageStore
+                            let! seconds = prepareAsync dataSource schema store count
+
+                            seeding.Add
+                                { latency
+                                      scenario
+                                      $"seeding {label count} streams (set-based SQL + VACUUM ANALYZE)"
+                                      seconds with
+                                    Unit = "s"
+                                }
+
+                            sizes.Add
+                                {
+                                    Streams = count
+                                    Store = store
+                                    Next = 1
+                                    Claims = ResizeArray()
+                                    Cycles = ResizeArray()
+                                }
+
+                        for size in sizes do
+                            do! turnAsync budget size 20 false
+
+                        for round in 0 .. rounds - 1 do
+                            for offset in 0 .. sizes.Count - 1 do
+                                do! turnAsync budget sizes[(round + offset) % sizes.Count] cyclesPerTurn true
+
+                        return List.ofSeq seeding @ figures (List.ofSeq sizes)
+                    }))
+    }
