@@ -60,9 +60,14 @@ let render (tables: Tables) (sql: string) : string =
         .Replace("{groups}", tables.Groups)
         .Replace("{offsets}", tables.Offsets)
 
-/// A new schema name for one scenario's tables (dropped again by `dropSchemaAsync`).
+/// A new schema name for one scenario's tables (dropped again by `dropSchemaAsync`); names are at most 30
+/// characters, so a long purpose is cut.
 let freshSchema (purpose: string) : string =
-    "bench_" + purpose + "_" + Guid.NewGuid().ToString("N").Substring(0, 8)
+    let stem = "b_" + purpose
+
+    stem.Substring(0, min stem.Length 21)
+    + "_"
+    + Guid.NewGuid().ToString("N").Substring(0, 8)
 
 /// A store with the default options in `schema`.
 let storeIn (dataSource: NpgsqlDataSource) (schema: string) : PostgresStore =

@@ -6,8 +6,9 @@
 /// guarantees: an append is atomic, and optimistic (the stream row moves from the expected seq, or, for a new
 /// stream, is created; otherwise nothing is stored and the caller is told). They skip what a hand-written append
 /// need not do: they return nothing (the store returns the stored messages with their positions), they send no
-/// notification, and one-event appends use scalar parameters. JSON goes as text, cast server-side, as the store
-/// does (typed jsonb array parameters measured slower). The 100-event batch is tried three ways: unnest of
+/// notification, and one-event appends use scalar parameters. Statements are prepared (once per pooled
+/// connection), as the store's are. JSON goes as text, cast server-side, as the store does (typed jsonb array
+/// parameters measured slower). The 100-event batch is tried three ways: unnest of
 /// parameter arrays, a multi-row VALUES list, and binary COPY (which cannot join the stream row, so it runs in a
 /// transaction after the stream-row statement); the fastest is the baseline.
 module Sourced.Benchmarks.RawAppend
@@ -79,6 +80,7 @@ let one (dataSource: NpgsqlDataSource) (tables: Postgres.Tables) =
 
             addHead insert.Parameters append false
             addMessage insert.Parameters "" (List.exactlyOne append.Messages)
+            do! insert.PrepareAsync ct
             let! stored = insert.ExecuteNonQueryAsync ct
             checkStored append stored
         }
@@ -99,6 +101,7 @@ let oneInTransaction (dataSource: NpgsqlDataSource) (tables: Postgres.Tables) =
 
             addHead insert.Parameters append false
             addMessage insert.Parameters "" (List.exactlyOne append.Messages)
+            do! insert.PrepareAsync ct
             let! stored = insert.ExecuteNonQueryAsync ct
             checkStored append stored
             do! transaction.CommitAsync ct
@@ -127,6 +130,7 @@ let arrays (dataSource: NpgsqlDataSource) (tables: Postgres.Tables) =
 
             add insert.Parameters "metadatas" [| for message in messages -> metadataText message.Metadata |]
             add insert.Parameters "payloads" [| for message in messages -> message.Payload.GetRawText() |]
+            do! insert.PrepareAsync ct
             let! stored = insert.ExecuteNonQueryAsync ct
             checkStored append stored
         }
@@ -151,6 +155,7 @@ let values (dataSource: NpgsqlDataSource) (tables: Postgres.Tables) (size: int) 
             append.Messages
             |> List.iteri (fun n message -> addMessage insert.Parameters (string n) message)
 
+            do! insert.PrepareAsync ct
             let! stored = insert.ExecuteNonQueryAsync ct
             checkStored append stored
         }
@@ -171,6 +176,7 @@ let copy (dataSource: NpgsqlDataSource) (tables: Postgres.Tables) =
                 new NpgsqlCommand((if append.After = 0L then toNew else afterSeq), connection, transaction)
 
             addHead head.Parameters append true
+            do! head.PrepareAsync ct
             let! moved = head.ExecuteNonQueryAsync ct
 
             if moved <> 1 then

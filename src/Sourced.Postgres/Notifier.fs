@@ -58,7 +58,7 @@ type internal Notifier(dataSource: NpgsqlDataSource, channel: string) =
                 try
                     let! first = outbox.Reader.ReadAsync(stopping.Token)
                     // A moment for a burst to gather: one NOTIFY (one transaction on the server) for all of it.
-                    do! Task.Delay(TimeSpan.FromMilliseconds 10.0, stopping.Token)
+                    do! Task.Delay(TimeSpan.FromMilliseconds 25.0, stopping.Token)
                     let batch = ResizeArray [ first ]
                     let mutable more = Unchecked.defaultof<StoreNotification>
 

@@ -15,6 +15,10 @@ type PostgresOptions =
         /// How long a claim waits for committed messages that are not discoverable yet, because transactions
         /// older than them are still running somewhere in the cluster.
         DiscoveryWait: TimeSpan
+        /// Prepare the hot statements (appends, claims, completions) on each pooled connection: parsed and
+        /// planned once, not at every call. Turn it off behind a pooler that cannot keep prepared statements
+        /// (PgBouncer in transaction mode before 1.21).
+        PrepareStatements: bool
     }
 
 [<RequireQualifiedAccess>]
@@ -25,6 +29,7 @@ module PostgresOptions =
             Prefix = "sourced"
             DiscoveryBatch = 1000
             DiscoveryWait = TimeSpan.FromSeconds 1.0
+            PrepareStatements = true
         }
 
 /// The validated, qualified names of the store's objects. Identifiers are checked once, here: SQL text only

@@ -16,7 +16,7 @@ type internal PostgresClaim = { Token: Guid; Epoch: int64 }
 /// See docs/postgres.md for how claims, discovery and appends work.
 type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock: TimeProvider) =
     let names = Names.create options
-    let statements = Statements names
+    let statements = Statements(names, options.PrepareStatements)
     let notifier = new Notifier(dataSource, names.Channel)
 
     let notifyAppended (messages: Message list) =
@@ -205,6 +205,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             Rows.add claim.Parameters "batch" (max 1 request.BatchSize)
             Rows.add claim.Parameters "history" request.WithHistory
             batch.BatchCommands.Add claim
+            do! statements.Prepare(batch, ct)
             let rows = ResizeArray()
             let mutable known = true
             let mutable claimed = None
@@ -676,6 +677,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                                         Rows.add fence.Parameters "group" claim.Group
                                         Rows.add fence.Parameters "stream" claim.StreamId
                                         Rows.add fence.Parameters "token" handle.Token
+                                        do! statements.Prepare(fence, ct)
                                         let! held = fence.ExecuteScalarAsync ct
 
                                         if isNull held then
@@ -690,9 +692,11 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                                                 Rows.add acknowledge.Parameters "stream" claim.StreamId
                                                 Rows.add acknowledge.Parameters "seq" seq
                                                 Rows.add acknowledge.Parameters "epoch" handle.Epoch
+                                                do! statements.Prepare(acknowledge, ct)
                                                 let! _ = acknowledge.ExecuteNonQueryAsync ct
                                                 use healthy = transaction.Command statements.Healthy
                                                 Rows.add healthy.Parameters "group" claim.Group
+                                                do! statements.Prepare(healthy, ct)
                                                 let! _ = healthy.ExecuteNonQueryAsync ct
                                                 return Ok()
                                     })

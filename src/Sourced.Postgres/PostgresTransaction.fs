@@ -79,9 +79,13 @@ type internal PostgresTransaction
             if messages.IsEmpty then
                 return AppendResult.Appended []
             else
+                let one = messages.Length = 1
+
                 let sql =
                     match at with
+                    | Position.After 0L when one -> statements.AppendOneToNewStream
                     | Position.After 0L -> statements.AppendToNewStream
+                    | Position.After _ when one -> statements.AppendOneAfterSeq
                     | Position.After _ -> statements.AppendAfterSeq
 
                 use append = command sql
@@ -91,11 +95,15 @@ type internal PostgresTransaction
                 match at with
                 | Position.After expected -> Rows.add append.Parameters "expected" expected
 
-                Rows.addMessages append.Parameters messages
+                if one then
+                    Rows.addMessage append.Parameters messages.Head
+                else
+                    Rows.addMessages append.Parameters messages
 
                 let! rows =
                     task {
                         try
+                            do! statements.Prepare(append, ct)
                             use! reader = append.ExecuteReaderAsync ct
                             let rows = ResizeArray()
 
@@ -141,6 +149,7 @@ type internal PostgresTransaction
                 use append = command statements.AppendNext
                 Rows.addMessages append.Parameters messages
                 Rows.add append.Parameters "streams" [| for message in messages -> message.StreamId |]
+                do! statements.Prepare(append, ct)
 
                 let! rows =
                     task {

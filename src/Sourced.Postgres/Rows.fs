@@ -47,6 +47,16 @@ module internal Rows =
         add parameters "metadatas" [| for message in messages -> metadataText message.Metadata |]
         add parameters "payloads" [| for message in messages -> Json.toText message.Payload |]
 
+    /// The columns of one message as scalars (`Sql.InsertOneAfterHead`).
+    let addMessage (parameters: NpgsqlParameterCollection) (message: Message) =
+        add parameters "id" message.Id
+        add parameters "type" message.Type
+        add parameters "created" (utc message.CreatedAt)
+        add parameters "causation" message.CausationId
+        add parameters "correlation" message.CorrelationId
+        add parameters "metadata" (metadataText message.Metadata)
+        add parameters "payload" (Json.toText message.Payload)
+
     /// A message from `Sql.MessageColumns`, starting at column `first`.
     let read (reader: NpgsqlDataReader) (first: int) : Message =
         {

@@ -135,27 +135,49 @@ inserted AS (
 )
 SELECT position, seq FROM inserted ORDER BY seq"""
 
+    /// One message, after the stream head `head`, from scalar parameters (cheaper than arrays for one row).
+    [<Literal>]
+    let InsertOneAfterHead =
+        """
+inserted AS (
+    INSERT INTO {messages} (id, stream_id, seq, type, created_at, causation_id, correlation_id, metadata, payload)
+    SELECT @id, @stream, head.base + 1, @type, @created, @causation, @correlation, @metadata::jsonb, @payload::jsonb
+    FROM head
+    RETURNING position, seq
+)
+SELECT position, seq FROM inserted"""
+
     /// A new stream: the head is created at the messages' last seq, or nothing happens when it exists.
     [<Literal>]
-    let AppendToNewStream =
+    let NewStreamHead =
         """
 WITH head AS (
     INSERT INTO {streams} (stream_id, seq) VALUES (@stream, @count)
     ON CONFLICT (stream_id) DO NOTHING
     RETURNING 0::bigint AS base
 ),"""
-        + InsertAfterHead
 
     /// An existing stream at the expected seq: the head moves (locking it until commit), or nothing happens.
     [<Literal>]
-    let AppendAfterSeq =
+    let AfterSeqHead =
         """
 WITH head AS (
     UPDATE {streams} SET seq = @expected + @count
     WHERE stream_id = @stream AND seq = @expected
     RETURNING @expected AS base
 ),"""
-        + InsertAfterHead
+
+    [<Literal>]
+    let AppendToNewStream = NewStreamHead + InsertAfterHead
+
+    [<Literal>]
+    let AppendAfterSeq = AfterSeqHead + InsertAfterHead
+
+    [<Literal>]
+    let AppendOneToNewStream = NewStreamHead + InsertOneAfterHead
+
+    [<Literal>]
+    let AppendOneAfterSeq = AfterSeqHead + InsertOneAfterHead
 
     /// Messages for any streams, each at the end of its stream, in one statement. The heads are created or
     /// moved in stream id order, so concurrent appends to overlapping streams lock them in the same order and

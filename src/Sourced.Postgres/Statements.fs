@@ -1,12 +1,32 @@
 namespace Sourced.Postgres
 
+open System.Threading
+open System.Threading.Tasks
+open Npgsql
+
 /// The store's SQL, rendered once for its schema and prefix.
-type internal Statements(names: Names) =
+type internal Statements(names: Names, prepare: bool) =
     let render = Sql.render names
 
     member _.Names = names
+
+    /// Prepares a hot statement on its connection (once per pooled connection), unless turned off.
+    member _.Prepare(command: NpgsqlCommand, ct: CancellationToken) : Task =
+        if prepare then
+            command.PrepareAsync ct
+        else
+            Task.CompletedTask
+
+    member _.Prepare(batch: NpgsqlBatch, ct: CancellationToken) : Task =
+        if prepare then
+            batch.PrepareAsync ct
+        else
+            Task.CompletedTask
+
     member val AppendToNewStream = render Sql.AppendToNewStream
     member val AppendAfterSeq = render Sql.AppendAfterSeq
+    member val AppendOneToNewStream = render Sql.AppendOneToNewStream
+    member val AppendOneAfterSeq = render Sql.AppendOneAfterSeq
     member val AppendNext = render Sql.AppendNext
     member val StreamSeq = render Sql.StreamSeq
     member val ExistingIds = render Sql.ExistingIds

@@ -144,6 +144,26 @@ let tests =
                 })
 
             testCaseTask
+                "the store works without prepared statements (behind a pooler that cannot keep them)"
+                (fun () ->
+                    onStore
+                        (Stores.source ())
+                        (fun options ->
+                            { options with
+                                PrepareStatements = false
+                            })
+                        (fun _ store ->
+                            task {
+                                let store = store :> IMessageStore
+                                do! register store "g" [ happened ] StartFrom.Beginning
+                                let! _ = appendTo store "s" 0L [ message "s" happened 1 ]
+                                let! _ = appendTo store "s" 1L [ message "s" happened 2; message "s" happened 3 ]
+                                let! _ = store.AppendNextAsync([ message "t" happened 4 ], ct)
+                                let! seen = drainAll store "g"
+                                Expect.equal seen.Length 4 "every message claimed and completed"
+                            }))
+
+            testCaseTask
                 "a group from now misses nothing when its stream's first new message commits after a later one"
                 (fun () ->
                     onStore (Stores.source ()) (fun options -> { options with DiscoveryBatch = 1 }) (fun _ store ->
