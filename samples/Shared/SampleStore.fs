@@ -30,6 +30,14 @@ let emptySchema (dataSource: NpgsqlDataSource) (schema: string) (ct: Cancellatio
         ()
     }
 
+/// Where a connection string points, for messages.
+let private server (connection: string) =
+    try
+        let builder = NpgsqlConnectionStringBuilder connection
+        $"{builder.Host}:{builder.Port}"
+    with _ ->
+        "(a malformed connection string)"
+
 /// Runs `runOn` with the connection the arguments give; exit code 2 with the usage for bad arguments.
 let main (sample: string) (argv: string array) (runOn: string option -> CancellationToken -> Task<unit>) : int =
     match postgresConnection sample argv with
@@ -37,5 +45,10 @@ let main (sample: string) (argv: string array) (runOn: string option -> Cancella
         eprintfn "%s" usage
         2
     | Ok postgres ->
-        (runOn postgres CancellationToken.None).GetAwaiter().GetResult()
-        0
+        try
+            (runOn postgres CancellationToken.None).GetAwaiter().GetResult()
+            0
+        with error when postgres.IsSome && (error :? NpgsqlException || error :? ArgumentException) ->
+            // A wrong or unreachable connection string: say so, without a stack trace.
+            eprintfn "Could not run on PostgreSQL at %s: %s" (server postgres.Value) error.Message
+            1
