@@ -22,7 +22,8 @@ type Decision<'State> =
         Loaded: Loaded<'State>
     }
 
-[<RequireQualifiedAccess>]
+// NOTE: compiled as ActorModule so that C# code can import Sourced and Sourced.CSharp together.
+[<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Actor =
 
     /// An actor with union codecs named after it (`carts.add_item`, `carts.item_added`) and no reactions.

@@ -5,6 +5,13 @@ open System.Collections.Generic
 open System.Text.Json
 open Microsoft.FSharp.Reflection
 
+/// Names the stored type of a message class, instead of `<prefix>.<snake_case class name>`; keep it when you
+/// rename the class: `[<MessageType "carts.item_added">]`, `[MessageType("carts.item_added")]` in C#.
+[<AttributeUsage(AttributeTargets.Class ||| AttributeTargets.Struct, AllowMultiple = false)>]
+type MessageTypeAttribute(messageType: string) =
+    inherit Attribute()
+    member _.MessageType = messageType
+
 /// One case of a codec: the union case name and the stable type string it is stored as.
 type CodecCase = { Name: string; Type: string }
 
@@ -26,6 +33,17 @@ type Codec<'T> =
 [<RequireQualifiedAccess>]
 module Codec =
 
+    let private typeName (prefix: string) (name: string) =
+        if String.IsNullOrEmpty prefix then
+            Json.snakeCase name
+        else
+            prefix + "." + Json.snakeCase name
+
+    let private noDuplicates (what: string) (typeNames: string seq) =
+        match typeNames |> Seq.countBy id |> Seq.tryFind (fun (_, count) -> count > 1) with
+        | Some(name, _) -> invalidArg what $"Two message classes map to the type '{name}'."
+        | None -> ()
+
     /// The message types this codec reads and writes.
     let types (codec: Codec<'T>) : string list =
         codec.Cases |> List.map (fun case -> case.Type)
@@ -40,13 +58,7 @@ module Codec =
 
         let cases = FSharpType.GetUnionCases(unionType, true)
 
-        let typeOf (case: UnionCaseInfo) =
-            if String.IsNullOrEmpty prefix then
-                Json.snakeCase case.Name
-            else
-                prefix + "." + Json.snakeCase case.Name
-
-        let typeNames = cases |> Array.map typeOf
+        let typeNames = cases |> Array.map (fun case -> typeName prefix case.Name)
 
         match typeNames |> Array.countBy id |> Array.tryFind (fun (_, count) -> count > 1) with
         | Some(name, _) -> invalidArg (nameof prefix) $"Two cases of {unionType.Name} map to the type '{name}'."
@@ -84,6 +96,47 @@ module Codec =
                     typeNames[tag], Json.write (fun writer -> write writer (readFields (box value)))
             Decode = fun decoding messageType json -> decoders[messageType] decoding json
             Handles = decoders.ContainsKey
+            Validate = fun _ -> []
+        }
+
+    /// A codec for message classes (C# records, plain classes): class `ItemAdded` ↔ type `<prefix>.item_added`
+    /// unless `[MessageType]` names it, public properties ↔ camelCase payload properties. Values are boxed;
+    /// encoding a class that is not in `types` is an argument error naming the known ones.
+    let ofTypes (prefix: string) (types: Type list) : Codec<obj> =
+        let types = List.distinct types
+
+        let typeOf (t: Type) =
+            match t.GetCustomAttributes(typeof<MessageTypeAttribute>, false) with
+            | [| :? MessageTypeAttribute as named |] -> named.MessageType
+            | _ -> typeName prefix t.Name
+
+        let entries =
+            types
+            |> List.map (fun t ->
+                if t.IsAbstract || t.IsInterface then
+                    invalidArg (nameof types) $"{t.Name} is abstract; messages are concrete classes."
+
+                t, typeOf t, Shapes.shapeOf t)
+
+        entries |> List.map (fun (_, name, _) -> name) |> noDuplicates (nameof types)
+        let byClass = entries |> List.map (fun (t, name, shape) -> t, (name, shape)) |> dict
+        let byName = entries |> List.map (fun (_, name, shape) -> name, shape) |> dict
+
+        let known () =
+            types |> List.map (fun t -> t.Name) |> String.concat ", "
+
+        {
+            Cases = entries |> List.map (fun (t, name, _) -> { Name = t.Name; Type = name })
+            Encode =
+                fun value ->
+                    match byClass.TryGetValue(value.GetType()) with
+                    | true, (name, shape) -> name, Json.write (fun writer -> shape.Write writer value)
+                    | _ ->
+                        invalidArg
+                            (nameof value)
+                            $"{value.GetType().Name} is not one of the message classes of '{prefix}' ({known ()})."
+            Decode = fun decoding messageType json -> byName[messageType].Read decoding "" json
+            Handles = byName.ContainsKey
             Validate = fun _ -> []
         }
 

@@ -3,7 +3,8 @@ namespace Sourced
 open System
 open System.Text.Json
 
-[<RequireQualifiedAccess>]
+// NOTE: compiled as DispatchModule so that C# code can import Sourced and Sourced.CSharp together.
+[<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Dispatch =
 
     let private create (body: DispatchBody<'Command>) : Dispatch<'Command> =

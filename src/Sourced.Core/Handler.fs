@@ -14,7 +14,8 @@ type HandlerCase =
     }
 
 /// Handlers: the lightest reactor, `on` some message types → new messages.
-[<RequireQualifiedAccess>]
+// NOTE: compiled as HandlerModule so that C# code can import Sourced and Sourced.CSharp together.
+[<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Handler =
 
     let private received (codec: Codec<'T>) (pending: Pending) =

@@ -4,7 +4,8 @@ open System
 open System.Threading
 open System.Threading.Tasks
 
-[<RequireQualifiedAccess>]
+// NOTE: compiled as ProjectorModule so that C# code can import Sourced and Sourced.CSharp together.
+[<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Projector =
 
     let private create name events source evolve sync : Projector<'State, 'Event> =

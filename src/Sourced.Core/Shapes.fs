@@ -3,59 +3,9 @@ namespace Sourced
 open System
 open System.Collections.Concurrent
 open System.Collections.Generic
+open System.Reflection
 open System.Text.Json
 open Microsoft.FSharp.Reflection
-
-type internal ICollection =
-    abstract Build: obj[] -> obj
-    abstract Items: obj -> obj seq
-
-type internal ListCollection<'a>() =
-    interface ICollection with
-        member _.Build items =
-            items |> Array.map unbox<'a> |> List.ofArray |> box
-
-        member _.Items value = unbox<'a list> value |> Seq.map box
-
-type internal ArrayCollection<'a>() =
-    interface ICollection with
-        member _.Build items = items |> Array.map unbox<'a> |> box
-        member _.Items value = unbox<'a[]> value |> Seq.map box
-
-type internal SetCollection<'a when 'a: comparison>() =
-    interface ICollection with
-        member _.Build items =
-            items |> Array.map unbox<'a> |> Set.ofArray |> box
-
-        member _.Items value = unbox<Set<'a>> value |> Seq.map box
-
-/// Entries of a `Map<string, 'v>` travel as boxed `string * obj` pairs.
-type internal MapCollection<'v>() =
-    interface ICollection with
-        member _.Build items =
-            items
-            |> Array.map (fun item ->
-                let key, value = unbox<string * obj> item
-                key, unbox<'v> value)
-            |> Map.ofArray
-            |> box
-
-        member _.Items value =
-            unbox<Map<string, 'v>> value
-            |> Seq.map (fun pair -> box (pair.Key, box pair.Value))
-
-type internal IOptional =
-    abstract Some: obj -> obj
-    abstract TryValue: obj -> obj option
-
-type internal OptionOf<'a>() =
-    interface IOptional with
-        member _.Some value = box (Some(unbox<'a> value))
-
-        member _.TryValue value =
-            match unbox<'a option> value with
-            | Some inner -> Some(box inner)
-            | None -> None
 
 /// Shapes of structured types (options, collections, records, unions, tuples), built once per type.
 [<RequireQualifiedAccess>]
@@ -78,10 +28,7 @@ module internal Shapes =
 
         member fields.Read (decoding: Decoding) (path: string) (json: JsonElement) : Result<obj[], FieldError list> =
             if json.ValueKind <> JsonValueKind.Object then
-                Error
-                    [
-                        FieldError.create path $"Scalars.expected an object, Scalars.got {Scalars.got json}"
-                    ]
+                Error [ FieldError.create path $"expected an object, got {Scalars.got json}" ]
             else
                 Scalars.readAll (
                     Seq.init fields.Names.Length (fun index () ->
@@ -97,6 +44,42 @@ module internal Shapes =
                             | Some missing -> Ok missing
                             | None -> Scalars.fail fieldPath "is required")
                 )
+
+    /// Collection types of C# classes, read as a `List<T>`.
+    let private listLike =
+        HashSet
+            [
+                typedefof<List<_>>
+                typedefof<IList<_>>
+                typedefof<IReadOnlyList<_>>
+                typedefof<ICollection<_>>
+                typedefof<IReadOnlyCollection<_>>
+                typedefof<IEnumerable<_>>
+            ]
+
+    /// Dictionary types of C# classes, read as a `Dictionary<string, T>`.
+    let private dictionaryLike =
+        HashSet
+            [
+                typedefof<Dictionary<_, _>>
+                typedefof<IDictionary<_, _>>
+                typedefof<IReadOnlyDictionary<_, _>>
+            ]
+
+    /// Classes and structs of our users (C# records, plain classes), as opposed to the framework's own types,
+    /// which the serializer handles.
+    let private isPlainClass (t: Type) =
+        let framework =
+            match t.Namespace with
+            | null -> false
+            | name -> name = "System" || name.StartsWith "System." || name.StartsWith "Microsoft."
+
+        not framework
+        && not t.IsPrimitive
+        && not t.IsAbstract
+        && not t.IsInterface
+        && not t.IsGenericTypeDefinition
+        && t.GetProperties(BindingFlags.Public ||| BindingFlags.Instance).Length > 0
 
     let private cache = ConcurrentDictionary<Type, Shape>()
 
@@ -146,12 +129,41 @@ module internal Shapes =
             && t.GetGenericTypeDefinition() = typedefof<Map<_, _>>
             && t.GenericTypeArguments[0] = typeof<string>
             ->
-            mapShape t
+            mapShape typedefof<MapCollection<_>> t
+        | _ when t.IsGenericType && listLike.Contains(t.GetGenericTypeDefinition()) ->
+            collection typedefof<MutableListCollection<_>> t.GenericTypeArguments[0]
+        | _ when
+            t.IsGenericType
+            && dictionaryLike.Contains(t.GetGenericTypeDefinition())
+            && t.GenericTypeArguments[0] = typeof<string>
+            ->
+            mapShape typedefof<DictionaryCollection<_>> t
+        | _ when not (isNull (Nullable.GetUnderlyingType t)) -> nullableShape t
         | _ when t.IsEnum -> enumShape t
         | _ when FSharpType.IsRecord(t, true) -> recordShape t
         | _ when FSharpType.IsUnion(t, true) -> unionShape t
         | _ when FSharpType.IsTuple t -> tupleShape t
+        | _ when isPlainClass t -> classShape t
         | _ -> serializerShape t
+
+    /// `Nullable<T>`: absent or null is null; otherwise a T.
+    and private nullableShape (t: Type) : Shape =
+        let inner = shapeOf (Nullable.GetUnderlyingType t)
+
+        {
+            Write =
+                fun writer value ->
+                    match value with
+                    | null -> writer.WriteNullValue()
+                    | value -> inner.Write writer value
+            Read =
+                fun decoding path json ->
+                    match json.ValueKind with
+                    | JsonValueKind.Null -> Ok null
+                    | JsonValueKind.String when decoding = Lax && String.IsNullOrWhiteSpace(json.GetString()) -> Ok null
+                    | _ -> inner.Read decoding path json
+            WhenMissing = Some null
+        }
 
     and private optionShape (t: Type) : Shape =
         let inner = shapeOf t.GenericTypeArguments[0]
@@ -199,12 +211,12 @@ module internal Shapes =
             WhenMissing = None
         }
 
-    and private mapShape (t: Type) : Shape =
+    and private mapShape (builder: Type) (t: Type) : Shape =
         let valueType = t.GenericTypeArguments[1]
         let valueShape = shapeOf valueType
 
         let entries =
-            Activator.CreateInstance(typedefof<MapCollection<_>>.MakeGenericType valueType) :?> ICollection
+            Activator.CreateInstance(builder.MakeGenericType valueType) :?> ICollection
 
         {
             Write =
@@ -347,6 +359,87 @@ module internal Shapes =
             WhenMissing = None
         }
 
+    /// A C# record or plain class: the parameters of its widest public constructor whose parameters all name
+    /// properties (a positional record's), then its other settable properties, as camelCase fields. Properties
+    /// annotated nullable (`string?`, `int?`) may be absent; computed properties are not stored.
+    and private classShape (t: Type) : Shape =
+        let properties =
+            t.GetProperties(BindingFlags.Public ||| BindingFlags.Instance)
+            |> Array.filter (fun property -> property.CanRead && property.GetIndexParameters().Length = 0)
+
+        let property (name: string) =
+            properties
+            |> Array.tryFind (fun property -> String.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase))
+
+        let constructor =
+            t.GetConstructors()
+            |> Array.filter (fun constructor ->
+                constructor.GetParameters()
+                |> Array.forall (fun parameter -> (property parameter.Name).IsSome))
+            |> Array.sortByDescending (fun constructor -> constructor.GetParameters().Length)
+            |> Array.tryHead
+
+        if constructor.IsNone && not t.IsValueType then
+            invalidArg
+                (nameof t)
+                $"{t.Name} has no public constructor whose parameters all name its properties, so it can't be read back."
+
+        let byConstructor =
+            match constructor with
+            | Some constructor ->
+                constructor.GetParameters()
+                |> Array.map (fun parameter -> (property parameter.Name).Value)
+            | None -> [||]
+
+        let settable =
+            properties
+            |> Array.filter (fun property ->
+                not (Array.contains property byConstructor)
+                && not (isNull property.SetMethod)
+                && property.SetMethod.IsPublic)
+
+        let stored = Array.append byConstructor settable
+        let nullability = NullabilityInfoContext()
+
+        let fieldShape (property: PropertyInfo) =
+            let shape = shapeOf property.PropertyType
+
+            if
+                shape.WhenMissing.IsNone
+                && not property.PropertyType.IsValueType
+                && nullability.Create(property).ReadState = NullabilityState.Nullable
+            then
+                { shape with WhenMissing = Some null }
+            else
+                shape
+
+        let fields =
+            {
+                Names = stored |> Array.map (fun property -> Json.camelCase property.Name)
+                Shapes = stored |> Array.map fieldShape
+            }
+
+        let construct (values: obj[]) =
+            let instance =
+                match constructor with
+                | Some constructor -> constructor.Invoke(Array.sub values 0 byConstructor.Length)
+                | None -> Activator.CreateInstance t
+
+            settable
+            |> Array.iteri (fun index property -> property.SetValue(instance, values[byConstructor.Length + index]))
+
+            instance
+
+        {
+            Write =
+                fun writer value ->
+                    writer.WriteStartObject()
+                    fields.Write writer (stored |> Array.map (fun property -> property.GetValue value))
+                    writer.WriteEndObject()
+            Read = fun decoding path json -> fields.Read decoding path json |> Result.map construct
+            WhenMissing = None
+        }
+
     and private serializerShape (t: Type) : Shape =
         let options =
             JsonSerializerOptions(JsonSerializerDefaults.Web, NumberHandling = Serialization.JsonNumberHandling.Strict)
@@ -370,7 +463,7 @@ module internal Shapes =
                             | "$" -> path
                             | jsonPath -> path + jsonPath.TrimStart '$'
 
-                        Scalars.fail inner $"Scalars.expected {t.Name}: {error.Message}"
+                        Scalars.fail inner $"expected {t.Name}: {error.Message}"
             WhenMissing = None
         }
 
