@@ -80,6 +80,16 @@ module internal ActorSpec =
     /// The core actor: class codecs named after the actor, decide and evolve by the runtime class.
     let build (spec: ActorSpec<'State>) : Sourced.Actor<'State, obj, obj> =
         let evolves = dict spec.Evolves
+        let commands = Codec.ofTypes spec.Name (List.map fst spec.Decides)
+        let events = Codec.ofTypes spec.Name (List.map fst spec.Evolves)
+
+        match
+            Codec.types commands
+            |> List.tryFind (fun messageType -> events.Handles messageType)
+        with
+        | Some clash ->
+            invalidArg (nameof spec) $"Actor '{spec.Name}' has a command and an event both stored as '{clash}'."
+        | None -> ()
 
         let core: Sourced.Actor<'State, obj, obj> =
             {
@@ -113,6 +123,19 @@ module internal ActorSpec =
                     react state received |> List.map (fun dispatch -> dispatch.Inner)))
             withOwn
 
+    /// Reactions and validations refer to classes registered before them.
+    let checkKnown
+        (spec: ActorSpec<'State>)
+        (verb: string)
+        (register: string)
+        (messageType: Type)
+        (registered: Type list)
+        =
+        if not (List.contains messageType registered) then
+            invalidArg
+                (nameof messageType)
+                $"Actor '{spec.Name}' can't {verb} {messageType.Name}: register it first with {register}<{messageType.Name}>(...)."
+
     let checkNew (spec: ActorSpec<'State>) (what: string) (messageType: Type) (registered: Type list) =
         if List.contains messageType registered then
             invalidArg (nameof messageType) $"Actor '{spec.Name}' already has {what} {messageType.Name}."
@@ -123,7 +146,15 @@ module internal ActorSpec =
 /// unless `[MessageType]` names them; commands and events are told apart by their exact class.
 [<Sealed>]
 type Actor<'State> private (spec: ActorSpec<'State>, core: Sourced.Actor<'State, obj, obj>) =
-    inherit ActorDefinition(spec.Name, core.Commands, core.Events, lazy (Sourced.Actor.toReactor core))
+    inherit
+        ActorDefinition(
+            spec.Name,
+            core.Commands,
+            core.Events,
+            List.map fst spec.Decides,
+            List.map fst spec.Evolves,
+            lazy (Sourced.Actor.toReactor core)
+        )
 
     static let create (spec: ActorSpec<'State>) =
         Actor<'State>(spec, ActorSpec.build spec)
@@ -151,6 +182,19 @@ type Actor<'State> private (spec: ActorSpec<'State>, core: Sourced.Actor<'State,
                 Decides = spec.Decides @ [ typeof<'Command>, run ]
             }
 
+    /// How it decides a command class that produces one event (null: none). Throw
+    /// `CommandRejectedException` to refuse the command.
+    member this.Decide<'Command>(decide: Func<'State, 'Command, obj>) : Actor<'State> =
+        if isNull decide then
+            nullArg (nameof decide)
+
+        this.Decide<'Command>(
+            Func<'State, 'Command, IEnumerable<obj>>(fun state command ->
+                match decide.Invoke(state, command) with
+                | null -> Seq.empty
+                | event -> Seq.singleton event)
+        )
+
     /// How an event class changes the state (registers the class as one of its events).
     member _.Evolve<'Event>(evolve: Func<'State, 'Event, 'State>) : Actor<'State> =
         if isNull evolve then
@@ -175,6 +219,8 @@ type Actor<'State> private (spec: ActorSpec<'State>, core: Sourced.Actor<'State,
     member _.React<'Event>(react: Func<'State, 'Event, IEnumerable<Dispatch>>) : Actor<'State> =
         if isNull react then
             nullArg (nameof react)
+
+        ActorSpec.checkKnown spec "react to" "Evolve" typeof<'Event> (List.map fst spec.Evolves)
 
         create
             { spec with
@@ -216,6 +262,8 @@ type Actor<'State> private (spec: ActorSpec<'State>, core: Sourced.Actor<'State,
     member _.Validate<'Command>(rules: Func<'Command, IEnumerable<FieldError>>) : Actor<'State> =
         if isNull rules then
             nullArg (nameof rules)
+
+        ActorSpec.checkKnown spec "validate" "Decide" typeof<'Command> (List.map fst spec.Decides)
 
         let check (command: obj) =
             match rules.Invoke(unbox<'Command> command) with

@@ -106,12 +106,24 @@ type EventStore
         if isNull reactors then
             nullArg (nameof reactors)
 
+        if reactors |> Seq.exists isNull then
+            invalidArg (nameof reactors) "A reactor in the list is null."
+
         Drain.runAsync store (reactors |> Seq.map (fun definition -> definition.Reactor) |> List.ofSeq) ct
 
 /// Any actor, whatever its state type: what reactions, projectors and handlers name as the source of the messages
 /// they consume (its name prefixes their stored types) or the target of the commands they send.
 [<AbstractClass; AllowNullLiteral>]
-type ActorDefinition internal (name: string, commands: Codec<obj>, events: Codec<obj>, reactor: Lazy<Reactor>) =
+type ActorDefinition
+    internal
+    (
+        name: string,
+        commands: Codec<obj>,
+        events: Codec<obj>,
+        commandTypes: Type list,
+        eventTypes: Type list,
+        reactor: Lazy<Reactor>
+    ) =
     inherit ReactorDefinition(name, reactor)
 
     /// The actor's name: its consumer group and the prefix of its message types (`carts.add_item`).
@@ -120,11 +132,11 @@ type ActorDefinition internal (name: string, commands: Codec<obj>, events: Codec
     member internal _.Commands = commands
     member internal _.Events = events
 
-    /// The codec that reads this message class, commands first.
+    /// The codec that reads this message class (one of its commands or events).
     member internal _.CodecOf(messageClass: Type) : Codec<obj> =
-        if commands.Cases |> List.exists (fun case -> case.Name = messageClass.Name) then
+        if List.contains messageClass commandTypes then
             Codec.only [ messageClass.Name ] commands
-        elif events.Cases |> List.exists (fun case -> case.Name = messageClass.Name) then
+        elif List.contains messageClass eventTypes then
             Codec.only [ messageClass.Name ] events
         else
             invalidArg

@@ -6,9 +6,10 @@ open System.Threading
 open System.Threading.Tasks
 open Sourced
 
-/// A handler: the lightest reactor. `new Handler("emails").On<ItemAdded>(Carts.Actor, async (e, envelope, ct) => ...)`
-/// runs for each message of the named classes (another actor's commands or events), in stream order, and can
-/// send commands to actors with `Dispatch.ToActor`. Immutable: `On` returns a new handler.
+/// A handler: the lightest reactor. `new Handler("emails").Run<ItemAdded>(Carts.Actor, async (e, envelope, ct) => ...)`
+/// runs a side effect for each message of the named classes (another actor's commands or events), in stream
+/// order; `On` handlers return commands to send to actors with `Dispatch.ToActor`. Immutable: `On` and `Run`
+/// return a new handler.
 [<Sealed>]
 type Handler private (group: string, cases: HandlerCase list) =
     inherit ReactorDefinition(group, lazy (Sourced.Handler.create group cases))
@@ -42,8 +43,10 @@ type Handler private (group: string, cases: HandlerCase list) =
                 })
         )
 
-    /// Handles a message class of `source`, doing IO, and sends nothing.
-    member this.On<'Message>
+    /// Runs a side effect for a message class of `source` (send an email, call an API) and sends nothing.
+    // NOTE: not an `On` overload: a lambda returning Task<Dispatch[]> would silently bind to it and lose its
+    // dispatches.
+    member this.Run<'Message>
         (source: ActorDefinition, handle: Func<'Message, Envelope, CancellationToken, Task>)
         : Handler =
         if isNull handle then

@@ -11,15 +11,23 @@ open Sourced.Testing
 [<Sealed>]
 type Scenario private (scenario: Sourced.Testing.Scenario, codecOf: Type -> Codec<obj>, streamId: string) =
 
-    let message (value: obj) : Message =
+    let codec (value: obj) =
         if isNull value then
             raise (ArgumentNullException("message", "A scenario message can't be null."))
 
-        Codec.message (codecOf (value.GetType())) streamId value
+        codecOf (value.GetType())
 
-    let messages (values: obj[]) =
+    let message (value: obj) : Message =
+        Codec.message (codec value) streamId value
+
+    /// Not validated: the reactor validates it, and `ThenRaises<InvalidMessageException>` can check that.
+    let unchecked (value: obj) : Message =
+        let messageType, payload = (codec value).Encode value
+        Message.create streamId messageType payload
+
+    let messages (what: string) (values: obj[]) =
         if isNull values then
-            nullArg (nameof values)
+            nullArg what
 
         values |> Array.map message |> List.ofArray
 
@@ -50,15 +58,25 @@ type Scenario private (scenario: Sourced.Testing.Scenario, codecOf: Type -> Code
 
     /// Messages already in the stream.
     member _.Given([<ParamArray>] history: obj[]) : Scenario =
-        next (Given.messages (messages history) scenario)
+        next (Given.messages (messages (nameof history) history) scenario)
 
     /// The message to handle.
     member _.When(input: obj) : Scenario =
-        next (When.message (message input) scenario)
+        next (When.message (unchecked input) scenario)
 
     /// Exactly these messages came out, in the scenario's stream, in order (compared by type and payload).
     member _.Then([<ParamArray>] expected: obj[]) : unit =
-        Then.messages (messages expected) scenario
+        let expected =
+            try
+                messages (nameof expected) expected
+            with :? ArgumentException as error when not (error :? ArgumentNullException) ->
+                raise (
+                    ScenarioFailedException(
+                        $"{error.Message} Then compares this scenario's own classes, in its stream; check other messages with ThenProduced."
+                    )
+                )
+
+        Then.messages expected scenario
 
     /// Nothing came out (and nothing was raised).
     member _.ThenNothing() : unit = Then.nothing scenario

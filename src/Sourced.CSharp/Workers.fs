@@ -24,6 +24,12 @@ type Workers
         if isNull reactors then
             nullArg (nameof reactors)
 
+        if workers < 1 then
+            invalidArg (nameof workers) $"Workers needs at least one worker loop (got {workers})."
+
+        if reactors |> Seq.exists isNull then
+            invalidArg (nameof reactors) "A reactor in the list is null."
+
     let runtime =
         Runtime(
             store.Store,
@@ -47,6 +53,14 @@ type Workers
     member _.RunAsync() : Task =
         Supervisor.runAsync runtime (TimeSpan.FromSeconds 30.0)
 
+    /// Stops gracefully, waiting at most 30 seconds for the batches in flight.
+    member _.DisposeAsync() : ValueTask =
+        ValueTask(
+            task {
+                use grace = new CancellationTokenSource(TimeSpan.FromSeconds 30.0)
+                do! runtime.StopAsync grace.Token
+            }
+        )
+
     interface IAsyncDisposable with
-        member _.DisposeAsync() =
-            ValueTask(runtime.StopAsync CancellationToken.None)
+        member workers.DisposeAsync() = workers.DisposeAsync()

@@ -41,7 +41,7 @@ module Codec =
 
     let private noDuplicates (what: string) (typeNames: string seq) =
         match typeNames |> Seq.countBy id |> Seq.tryFind (fun (_, count) -> count > 1) with
-        | Some(name, _) -> invalidArg what $"Two message classes map to the type '{name}'."
+        | Some(name, _) -> invalidArg what $"Two message classes share the name '{name}'."
         | None -> ()
 
     /// The message types this codec reads and writes.
@@ -116,9 +116,13 @@ module Codec =
                 if t.IsAbstract || t.IsInterface then
                     invalidArg (nameof types) $"{t.Name} is abstract; messages are concrete classes."
 
+                if t.IsGenericType && typeOf t = typeName prefix t.Name then
+                    invalidArg (nameof types) $"{t.Name} is generic: name its stored type with [MessageType(\"...\")]."
+
                 t, typeOf t, Shapes.shapeOf t)
 
         entries |> List.map (fun (_, name, _) -> name) |> noDuplicates (nameof types)
+        types |> List.map (fun t -> t.Name) |> noDuplicates (nameof types)
         let byClass = entries |> List.map (fun (t, name, shape) -> t, (name, shape)) |> dict
         let byName = entries |> List.map (fun (_, name, shape) -> name, shape) |> dict
 

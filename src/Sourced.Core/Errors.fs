@@ -35,7 +35,8 @@ type InvalidMessageException(messageType: string, streamId: string, errors: Fiel
 
     member _.MessageType = messageType
     member _.StreamId = streamId
-    member _.Errors = errors
+    /// Every problem found, by field.
+    member _.Errors: Collections.Generic.IReadOnlyList<FieldError> = errors
 
 /// A message type that no codec in play knows about.
 type UnknownMessageTypeException(messageType: string, streamId: string, knownTypes: string list) =
@@ -47,7 +48,7 @@ type UnknownMessageTypeException(messageType: string, streamId: string, knownTyp
 
     member _.MessageType = messageType
     member _.StreamId = streamId
-    member _.KnownTypes = knownTypes
+    member _.KnownTypes: Collections.Generic.IReadOnlyList<string> = knownTypes
 
 /// An optimistic append lost: the stream had moved on since the writer read it.
 type ConcurrencyConflictException(streamId: string, expectedSeq: int64, actualSeq: int64) =

@@ -14,6 +14,8 @@ module internal Shapes =
     /// Writes and reads named fields as the properties of a JSON object.
     type private Fields =
         {
+            /// The type (or union case) the fields belong to, for errors.
+            Owner: string
             Names: string[]
             Shapes: Shape[]
         }
@@ -24,6 +26,10 @@ module internal Shapes =
 
                 match values[index] with
                 | null when fields.Shapes[index].WhenMissing.IsSome -> writer.WriteNullValue()
+                | null ->
+                    // NOTE: refused here, or the stored message could never be read back.
+                    invalidOp
+                        $"{fields.Owner}.{fields.Names[index]} is null, but it is not optional: make it nullable (string?, int?) or an option, or give it a value."
                 | value -> fields.Shapes[index].Write writer value
 
         member fields.Read (decoding: Decoding) (path: string) (json: JsonElement) : Result<obj[], FieldError list> =
@@ -79,9 +85,95 @@ module internal Shapes =
         && not t.IsAbstract
         && not t.IsInterface
         && not t.IsGenericTypeDefinition
-        && t.GetProperties(BindingFlags.Public ||| BindingFlags.Instance).Length > 0
+        && (t.GetProperties(BindingFlags.Public ||| BindingFlags.Instance).Length > 0
+            || t.GetFields(BindingFlags.Public ||| BindingFlags.Instance).Length > 0)
+
+    /// How a class is built and which of its properties are stored.
+    type private ClassLayout =
+        {
+            /// The widest public constructor whose parameters all name properties of the same types.
+            Constructor: ConstructorInfo option
+            Parameters: ParameterInfo[]
+            /// The properties its parameters set, in parameter order.
+            ByConstructor: PropertyInfo[]
+            /// The other publicly settable properties.
+            Settable: PropertyInfo[]
+        }
+
+    /// Refuses classes whose data would silently not be stored: public fields, auto-properties that neither the
+    /// constructor nor a public setter can set.
+    let private layoutOf (t: Type) : ClassLayout =
+        let refuse (why: string) : 'a =
+            invalidArg (nameof t) $"{t.Name} can't be a message class: {why}"
+
+        match t.GetFields(BindingFlags.Public ||| BindingFlags.Instance) with
+        | [||] -> ()
+        | fields -> refuse $"it has public fields ({fields[0].Name}); use properties."
+
+        let properties =
+            t.GetProperties(BindingFlags.Public ||| BindingFlags.Instance)
+            |> Array.filter (fun property -> property.CanRead && property.GetIndexParameters().Length = 0)
+
+        let property (parameter: ParameterInfo) =
+            properties
+            |> Array.tryFind (fun property ->
+                String.Equals(property.Name, parameter.Name, StringComparison.OrdinalIgnoreCase)
+                && property.PropertyType = parameter.ParameterType)
+
+        let constructor =
+            t.GetConstructors()
+            |> Array.filter (fun constructor ->
+                constructor.GetParameters()
+                |> Array.forall (fun parameter -> (property parameter).IsSome))
+            |> Array.sortByDescending (fun constructor -> constructor.GetParameters().Length)
+            |> Array.tryHead
+
+        if constructor.IsNone && not t.IsValueType then
+            refuse "no public constructor has parameters that all name its properties (same names and types)."
+
+        let parameters =
+            constructor
+            |> Option.map (fun constructor -> constructor.GetParameters())
+            |> Option.defaultValue [||]
+
+        let byConstructor =
+            parameters |> Array.map (fun parameter -> (property parameter).Value)
+
+        let publiclySettable (property: PropertyInfo) =
+            not (isNull property.SetMethod) && property.SetMethod.IsPublic
+
+        let autoProperty (property: PropertyInfo) =
+            not (
+                isNull (
+                    t.GetField($"<{property.Name}>k__BackingField", BindingFlags.NonPublic ||| BindingFlags.Instance)
+                )
+            )
+
+        let others =
+            properties
+            |> Array.filter (fun property -> not (Array.contains property byConstructor))
+
+        match
+            others
+            |> Array.tryFind (fun property -> autoProperty property && not (publiclySettable property))
+        with
+        | Some hidden ->
+            refuse $"{hidden.Name} has no public setter and no constructor parameter, so it would not be stored."
+        | None -> ()
+
+        {
+            Constructor = constructor
+            Parameters = parameters
+            ByConstructor = byConstructor
+            Settable = others |> Array.filter publiclySettable
+        }
 
     let private cache = ConcurrentDictionary<Type, Shape>()
+
+    /// Shapes finished while an outer type is still being built: published to `cache` together, once the
+    /// outermost build succeeds (they may point at its forwarding shape), dropped if it fails.
+    let private finished = Dictionary<Type, Shape>()
+    let mutable private depth = 0
 
     /// Shapes being built, guarded by a lock: only finished shapes ever reach `cache`.
     let private building = Dictionary<Type, Shape>()
@@ -95,25 +187,46 @@ module internal Shapes =
         match cache.TryGetValue t with
         | true, shape -> shape
         | _ ->
-            match building.TryGetValue t with
-            | true, inProgress -> inProgress
+            match finished.TryGetValue t with
+            | true, shape -> shape
             | _ ->
-                // NOTE: recursive types meet themselves while being built; a forwarding shape breaks the cycle.
-                let built = ref Unchecked.defaultof<Shape>
+                match building.TryGetValue t with
+                | true, inProgress -> inProgress
+                | _ -> buildNew t
 
-                building[t] <-
-                    {
-                        Write = fun writer value -> built.Value.Write writer value
-                        Read = fun decoding path json -> built.Value.Read decoding path json
-                        WhenMissing = None
-                    }
+    and private buildNew (t: Type) : Shape =
+        // NOTE: recursive types meet themselves while being built; a forwarding shape breaks the cycle.
+        let built = ref Unchecked.defaultof<Shape>
 
-                try
-                    built.Value <- build t
-                    cache[t] <- built.Value
-                    built.Value
-                finally
-                    building.Remove t |> ignore
+        building[t] <-
+            {
+                Write = fun writer value -> built.Value.Write writer value
+                Read = fun decoding path json -> built.Value.Read decoding path json
+                WhenMissing = None
+            }
+
+        depth <- depth + 1
+
+        try
+            try
+                built.Value <- build t
+                finished[t] <- built.Value
+
+                if depth = 1 then
+                    for pair in finished do
+                        cache[pair.Key] <- pair.Value
+
+                    finished.Clear()
+
+                built.Value
+            with _ ->
+                if depth = 1 then
+                    finished.Clear()
+
+                reraise ()
+        finally
+            depth <- depth - 1
+            building.Remove t |> ignore
 
     and private build (t: Type) : Shape =
         match Scalars.primitives.TryGetValue t with
@@ -186,9 +299,11 @@ module internal Shapes =
             WhenMissing = Some null
         }
 
-    and private collection (builder: Type) (item: Type) : Shape =
-        let itemShape = shapeOf item
-        let items = Activator.CreateInstance(builder.MakeGenericType item) :?> ICollection
+    and private collection (builder: Type) (itemType: Type) : Shape =
+        let itemShape = shapeOf itemType
+
+        let items =
+            Activator.CreateInstance(builder.MakeGenericType itemType) :?> ICollection
 
         {
             Write =
@@ -196,7 +311,12 @@ module internal Shapes =
                     writer.WriteStartArray()
 
                     for item in items.Items value do
-                        itemShape.Write writer item
+                        match item with
+                        | null when itemShape.WhenMissing.IsSome -> writer.WriteNullValue()
+                        | null ->
+                            invalidOp
+                                $"A collection of {itemType.Name} holds a null item; collections can't hold nulls."
+                        | item -> itemShape.Write writer item
 
                     writer.WriteEndArray()
             Read =
@@ -243,34 +363,59 @@ module internal Shapes =
             WhenMissing = None
         }
 
+    /// Enums travel as their names; `[<Flags>]` combinations as "Read, Write". Numbers (and numeric strings)
+    /// are read only leniently.
     and private enumShape (t: Type) : Shape =
         let names = Enum.GetNames t |> String.concat ", "
+        let flags = t.IsDefined(typeof<FlagsAttribute>, false)
+
+        /// Its name(s), or None for a value without one (the text would be a number).
+        let nameOf (value: obj) =
+            match Enum.GetName(t, value) with
+            | null ->
+                let text = value.ToString()
+
+                if flags && not (Char.IsDigit text[0] || text[0] = '-') then
+                    Some text
+                else
+                    None
+            | name -> Some name
 
         {
-            Write = fun writer value -> writer.WriteStringValue(Enum.GetName(t, value))
+            Write =
+                fun writer value ->
+                    match nameOf value with
+                    | Some name -> writer.WriteStringValue name
+                    | None -> invalidOp $"{value} is not a value of {t.Name} ({names}); it can't be stored."
             Read =
                 fun decoding path json ->
                     match json.ValueKind with
                     | JsonValueKind.String ->
-                        match Enum.TryParse(t, json.GetString(), true) with
-                        | true, value when Enum.IsDefined(t, value) -> Ok value
+                        let text = json.GetString().Trim()
+
+                        let numeric =
+                            text.Length > 0 && (Char.IsDigit text[0] || text[0] = '-' || text[0] = '+')
+
+                        match Enum.TryParse(t, text, true) with
+                        | true, value when (not numeric || decoding = Lax) && (nameOf value).IsSome -> Ok value
                         | _ -> Scalars.expected path $"one of {names}" json
                     | JsonValueKind.Number when decoding = Lax ->
                         match json.TryGetInt32() with
-                        | true, number when Enum.IsDefined(t, Enum.ToObject(t, number)) -> Ok(Enum.ToObject(t, number))
+                        | true, number when (nameOf (Enum.ToObject(t, number))).IsSome -> Ok(Enum.ToObject(t, number))
                         | _ -> Scalars.expected path $"one of {names}" json
                     | _ -> Scalars.expected path $"one of {names}" json
             WhenMissing = None
         }
 
-    and private fieldsOf (properties: Reflection.PropertyInfo[]) : Fields =
+    and private fieldsOf (owner: string) (properties: Reflection.PropertyInfo[]) : Fields =
         {
+            Owner = owner
             Names = properties |> Array.map (fun property -> Json.camelCase property.Name)
             Shapes = properties |> Array.map (fun property -> shapeOf property.PropertyType)
         }
 
     and private recordShape (t: Type) : Shape =
-        let fields = fieldsOf (FSharpType.GetRecordFields(t, true))
+        let fields = fieldsOf t.Name (FSharpType.GetRecordFields(t, true))
         let read = FSharpValue.PreComputeRecordReader(t, true)
         let construct = FSharpValue.PreComputeRecordConstructor(t, true)
 
@@ -292,7 +437,7 @@ module internal Shapes =
         let caseFields =
             cases
             |> Array.map (fun case ->
-                fieldsOf (case.GetFields()),
+                fieldsOf case.Name (case.GetFields()),
                 FSharpValue.PreComputeUnionReader(case, true),
                 FSharpValue.PreComputeUnionConstructor(case, true))
 
@@ -363,48 +508,29 @@ module internal Shapes =
     /// properties (a positional record's), then its other settable properties, as camelCase fields. Properties
     /// annotated nullable (`string?`, `int?`) may be absent; computed properties are not stored.
     and private classShape (t: Type) : Shape =
-        let properties =
-            t.GetProperties(BindingFlags.Public ||| BindingFlags.Instance)
-            |> Array.filter (fun property -> property.CanRead && property.GetIndexParameters().Length = 0)
-
-        let property (name: string) =
-            properties
-            |> Array.tryFind (fun property -> String.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase))
-
-        let constructor =
-            t.GetConstructors()
-            |> Array.filter (fun constructor ->
-                constructor.GetParameters()
-                |> Array.forall (fun parameter -> (property parameter.Name).IsSome))
-            |> Array.sortByDescending (fun constructor -> constructor.GetParameters().Length)
-            |> Array.tryHead
-
-        if constructor.IsNone && not t.IsValueType then
-            invalidArg
-                (nameof t)
-                $"{t.Name} has no public constructor whose parameters all name its properties, so it can't be read back."
-
-        let byConstructor =
-            match constructor with
-            | Some constructor ->
-                constructor.GetParameters()
-                |> Array.map (fun parameter -> (property parameter.Name).Value)
-            | None -> [||]
-
-        let settable =
-            properties
-            |> Array.filter (fun property ->
-                not (Array.contains property byConstructor)
-                && not (isNull property.SetMethod)
-                && property.SetMethod.IsPublic)
+        let layout = layoutOf t
+        let byConstructor = layout.ByConstructor
+        let settable = layout.Settable
+        let constructor = layout.Constructor
 
         let stored = Array.append byConstructor settable
         let nullability = NullabilityInfoContext()
 
-        let fieldShape (property: PropertyInfo) =
+        let fieldShape (index: int) (property: PropertyInfo) =
             let shape = shapeOf property.PropertyType
 
-            if
+            if index < layout.Parameters.Length && layout.Parameters[index].HasDefaultValue then
+                let parameter = layout.Parameters[index]
+
+                let fallback =
+                    match parameter.DefaultValue with
+                    | null when property.PropertyType.IsValueType -> Activator.CreateInstance property.PropertyType
+                    | value -> value
+
+                { shape with
+                    WhenMissing = Some fallback
+                }
+            elif
                 shape.WhenMissing.IsNone
                 && not property.PropertyType.IsValueType
                 && nullability.Create(property).ReadState = NullabilityState.Nullable
@@ -415,8 +541,9 @@ module internal Shapes =
 
         let fields =
             {
+                Owner = t.Name
                 Names = stored |> Array.map (fun property -> Json.camelCase property.Name)
-                Shapes = stored |> Array.map fieldShape
+                Shapes = stored |> Array.mapi fieldShape
             }
 
         let construct (values: obj[]) =
@@ -479,7 +606,7 @@ module internal Shapes =
             (fun writer values -> record.Write writer values[0]),
             (fun decoding json -> record.Read decoding "" json |> Result.map (fun value -> [| value |]))
         | properties ->
-            let fields = fieldsOf properties
+            let fields = fieldsOf case.Name properties
 
             (fun writer values ->
                 writer.WriteStartObject()

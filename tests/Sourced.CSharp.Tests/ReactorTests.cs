@@ -77,7 +77,7 @@ public class ReactorTests
         var store = EventStore.InMemory();
         var emailed = new ConcurrentQueue<string>();
         var notifier = new Handler("notifier")
-            .On<AdminEmailSent>(Carts.Actor, async (sent, envelope, ct) =>
+            .Run<AdminEmailSent>(Carts.Actor, async (sent, envelope, ct) =>
             {
                 await Task.Yield();
                 emailed.Enqueue($"{envelope.StreamId}:{sent.ProductId}");
@@ -114,7 +114,7 @@ public class ReactorTests
     {
         var store = EventStore.InMemory();
         var table = new ConcurrentDictionary<string, Listing>();
-        var seen = new TaskCompletionSource();
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var listings = Projector<Listing>.EventSourced("listings", _ => new Listing(0, 0), (projected, _) =>
             {
                 table[projected.StreamId] = projected.State;
@@ -127,9 +127,20 @@ public class ReactorTests
         await workers.StartAsync();
         await store.DispatchAsync(Carts.Actor.Command("cart-1", new AddItem(Book)));
         await store.DispatchAsync(Carts.Actor.Command("cart-1", new AddItem(Book)));
-        await seen.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        if (await Task.WhenAny(seen.Task, Task.Delay(TimeSpan.FromSeconds(30))) != seen.Task)
+            Assert.Fail($"The listing never reached 4 items. {await DescribeAsync(store, "cart-1")}");
         await workers.StopAsync();
 
         Assert.Equal(4, table["cart-1"].Items);
+    }
+
+    /// What the store holds, for failure messages: every group's state and the stream's messages.
+    static async Task<string> DescribeAsync(EventStore store, string streamId)
+    {
+        var groups = await store.Store.GroupStatsAsync(CancellationToken.None);
+        var stream = await store.ReadStreamAsync(streamId);
+        return "Groups: " + string.Join("; ", groups.Select(group =>
+                   $"{group.Id} {group.Status} lag {group.Lag} retry at {group.RetryAt} error {group.Error}"))
+               + $". Stream {streamId}: " + string.Join(", ", stream.Select(message => message.Type));
     }
 }

@@ -301,7 +301,7 @@ let batches =
 
                 match result.Failure with
                 | Some(_, (:? InvalidMessageException as error)) ->
-                    Expect.equal (error.Errors |> List.map (fun e -> e.Field)) [ "name" ] "field"
+                    Expect.equal (error.Errors |> Seq.map (fun e -> e.Field) |> List.ofSeq) [ "name" ] "field"
                 | other -> failtestf "unexpected %A" other
         ]
 

@@ -222,7 +222,11 @@ let strictAndLax =
                 | :? InvalidMessageException as invalid ->
                     Expect.equal invalid.MessageType "tests.named" "type"
                     Expect.equal invalid.StreamId "s-1" "stream"
-                    Expect.equal (invalid.Errors |> List.map (fun error -> error.Field)) [ "count" ] "field"
+
+                    Expect.equal
+                        (invalid.Errors |> Seq.map (fun error -> error.Field) |> List.ofSeq)
+                        [ "count" ]
+                        "field"
 
                     Expect.equal
                         invalid.Message
@@ -263,7 +267,11 @@ let validation =
                 with
                 | Ok _ -> failtest "accepted"
                 | Error error ->
-                    Expect.equal error.Errors [ FieldError.create "quantity" "must be at least 1" ] "errors"
+                    Expect.equal
+                        (List.ofSeq error.Errors)
+                        [ FieldError.create "quantity" "must be at least 1" ]
+                        "errors"
+
                     Expect.equal error.StreamId "cart-1" "stream"
 
             testCase "malformed JSON is refused, not thrown"

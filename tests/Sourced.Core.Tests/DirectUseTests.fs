@@ -167,7 +167,10 @@ let tests =
                             Actor.executeAsync store Cart.actor "c" (Cart.AddItem { apple with Quantity = 0 }) ct
                             :> Task)
 
-                    Expect.equal error.Errors [ FieldError.create "quantity" "must be at least 1" ] "field"
+                    Expect.equal
+                        (List.ofSeq error.Errors)
+                        [ FieldError.create "quantity" "must be at least 1" ]
+                        "field"
 
                     let! stored = store.ReadLogAsync(0L, 10, ct)
                     Expect.isEmpty stored "nothing stored"
