@@ -45,18 +45,18 @@ module internal Envelopes =
         messages |> List.map Envelope |> Array.ofList :> IReadOnlyList<Envelope>
 
 /// Anything the workers run as a consumer group: actors, projectors and handlers.
-[<AbstractClass>]
-type ReactorDefinition internal (reactor: Reactor) =
+[<AbstractClass; AllowNullLiteral>]
+type ReactorDefinition internal (group: string, reactor: Lazy<Reactor>) =
     /// The consumer group: one offset per stream, shared by every worker of every process.
-    member _.Group: string = reactor.Group
+    member _.Group: string = group
 
     /// The core reactor, for F# code and the hosting package.
     [<EditorBrowsable(EditorBrowsableState.Never)>]
-    member _.Reactor: Reactor = reactor
+    member _.Reactor: Reactor = reactor.Value
 
 /// The message store as C# sees it: dispatch commands, read streams and correlation chains, and run reactors
 /// until nothing is left (tests and scripts; in applications, workers do this in the background).
-[<Sealed>]
+[<Sealed; AllowNullLiteral>]
 type EventStore
     /// A store over any core store (the PostgreSQL store, say), for F# code and the hosting package.
     [<EditorBrowsable(EditorBrowsableState.Never)>]
@@ -107,3 +107,26 @@ type EventStore
             nullArg (nameof reactors)
 
         Drain.runAsync store (reactors |> Seq.map (fun definition -> definition.Reactor) |> List.ofSeq) ct
+
+/// Any actor, whatever its state type: what reactions, projectors and handlers name as the source of the messages
+/// they consume (its name prefixes their stored types) or the target of the commands they send.
+[<AbstractClass; AllowNullLiteral>]
+type ActorDefinition internal (name: string, commands: Codec<obj>, events: Codec<obj>, reactor: Lazy<Reactor>) =
+    inherit ReactorDefinition(name, reactor)
+
+    /// The actor's name: its consumer group and the prefix of its message types (`carts.add_item`).
+    member _.Name: string = name
+
+    member internal _.Commands = commands
+    member internal _.Events = events
+
+    /// The codec that reads this message class, commands first.
+    member internal _.CodecOf(messageClass: Type) : Codec<obj> =
+        if commands.Cases |> List.exists (fun case -> case.Name = messageClass.Name) then
+            Codec.only [ messageClass.Name ] commands
+        elif events.Cases |> List.exists (fun case -> case.Name = messageClass.Name) then
+            Codec.only [ messageClass.Name ] events
+        else
+            invalidArg
+                (nameof messageClass)
+                $"Actor '{name}' has no command or event class {messageClass.Name}: register it with Decide, Evolve or Event."
