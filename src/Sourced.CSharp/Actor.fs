@@ -84,7 +84,9 @@ module internal ActorSpec =
         let core: Sourced.Actor<'State, obj, obj> =
             {
                 Name = spec.Name
-                Commands = Codec.ofTypes spec.Name (List.map fst spec.Decides) |> Codec.validate (validateWith spec)
+                Commands =
+                    Codec.ofTypes spec.Name (List.map fst spec.Decides)
+                    |> Codec.validate (validateWith spec)
                 Events = Codec.ofTypes spec.Name (List.map fst spec.Evolves)
                 Initial = spec.Initial.Invoke
                 Decide = decideWith spec
@@ -123,7 +125,8 @@ module internal ActorSpec =
 type Actor<'State> private (spec: ActorSpec<'State>, core: Sourced.Actor<'State, obj, obj>) =
     inherit ActorDefinition(spec.Name, core.Commands, core.Events, lazy (Sourced.Actor.toReactor core))
 
-    static let create (spec: ActorSpec<'State>) = Actor<'State>(spec, ActorSpec.build spec)
+    static let create (spec: ActorSpec<'State>) =
+        Actor<'State>(spec, ActorSpec.build spec)
 
     /// An actor without commands or events yet; `initial` gives the state of a new stream from its id.
     new(name: string, initial: Func<string, 'State>) =
@@ -157,7 +160,11 @@ type Actor<'State> private (spec: ActorSpec<'State>, core: Sourced.Actor<'State,
 
         create
             { spec with
-                Evolves = spec.Evolves @ [ typeof<'Event>, (fun state event -> evolve.Invoke(state, unbox<'Event> event)) ]
+                Evolves =
+                    spec.Evolves
+                    @ [
+                        typeof<'Event>, (fun state event -> evolve.Invoke(state, unbox<'Event> event))
+                    ]
             }
 
     /// An event class that does not change the state.
@@ -241,6 +248,13 @@ type Actor<'State> private (spec: ActorSpec<'State>, core: Sourced.Actor<'State,
             nullArg (nameof command)
 
         Envelope(Sourced.Actor.command core streamId command)
+
+    /// A command message from outside (a JSON body or form) of a stored type (`carts.add_item`): read leniently
+    /// ("12" → 12), validated; `InvalidMessageException` names every bad field.
+    member _.ParseCommand(streamId: string, messageType: string, json: string) : Envelope =
+        match Codec.parse core.Commands streamId messageType json with
+        | Ok message -> Envelope message
+        | Error invalid -> raise invalid
 
     /// The state of a stream, and the seq of the last message folded into it.
     member _.LoadAsync(store: EventStore, streamId: string, [<Optional>] ct: CancellationToken) : Task<Loaded<'State>> =

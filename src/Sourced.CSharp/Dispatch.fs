@@ -39,10 +39,12 @@ type Dispatch internal (inner: Sourced.Dispatch<obj>) =
         Dispatch(Sourced.Dispatch.toNewStream prefix inner)
 
     /// Scheduled for a time (now, if it has passed).
-    member _.At(time: DateTimeOffset) : Dispatch = Dispatch(Sourced.Dispatch.at time inner)
+    member _.At(time: DateTimeOffset) : Dispatch =
+        Dispatch(Sourced.Dispatch.at time inner)
 
     /// Scheduled this long after the reaction runs.
-    member _.After(delay: TimeSpan) : Dispatch = Dispatch(Sourced.Dispatch.after delay inner)
+    member _.After(delay: TimeSpan) : Dispatch =
+        Dispatch(Sourced.Dispatch.after delay inner)
 
     member _.WithMetadata(key: string, value: string) : Dispatch =
         Dispatch(Sourced.Dispatch.withMetadataString key value inner)
@@ -72,5 +74,4 @@ module internal Dispatches =
                 }
             | DispatchBody.Own command ->
                 invalidOp
-                    $"The {owner} sent Dispatch.Command({command.GetType().Name}); it has no commands of its own: use Dispatch.ToActor(actor, command)."
-        )
+                    $"The {owner} sent Dispatch.Command({command.GetType().Name}); it has no commands of its own: use Dispatch.ToActor(actor, command).")

@@ -310,7 +310,8 @@ module Then =
     let newMessages (expected: Message list) (scenario: Scenario) : unit =
         matches "these new messages" expected (succeeded scenario).NewMessages
 
-    let private raised<'Exception when 'Exception :> exn> (scenario: Scenario) : 'Exception =
+    /// The exception the scenario raised, of this type (or a subtype), for further checks.
+    let raised<'Exception when 'Exception :> exn> (scenario: Scenario) : 'Exception =
         match scenario.Outcome.Force().Failure with
         | Some(:? 'Exception as error) -> error
         | Some error ->

@@ -2,6 +2,7 @@ module Sourced.Tests.CodecTests
 
 open System
 open Expecto
+open FsCheck
 open Sourced
 open Sourced.Tests.Domain
 
@@ -288,4 +289,68 @@ let validation =
                     "invalid"
         ]
 
-let tests = testList "codecs" [ naming; roundTrips; strictAndLax; validation ]
+/// A message class as C# writes one: a constructor whose parameters name its properties.
+type Parcel(id: string, weight: int, insured: Nullable<decimal>, labels: Collections.Generic.IReadOnlyList<string>) =
+    member _.Id = id
+    member _.Weight = weight
+    member _.Insured = insured
+    member _.Labels = labels
+    /// Computed: not stored.
+    member _.Heavy = weight > 10
+
+[<MessageType "parcels.shipped.v2">]
+type Shipped(id: string) =
+    member _.Id = id
+
+let parcels = Codec.ofTypes "parcels" [ typeof<Parcel>; typeof<Shipped> ]
+
+let classes =
+    testList
+        "message classes"
+        [
+            testCase "classes are named after the prefix and the class, unless an attribute names them"
+            <| fun _ -> Expect.equal (Codec.types parcels) [ "parcels.parcel"; "parcels.shipped.v2" ] "types"
+
+            testPropertyWithConfig config "every class decodes strictly to what was encoded"
+            <| fun (NonNull id) weight (insured: decimal option) (labels: NonNull<string> list) ->
+                let parcel =
+                    Parcel(
+                        id,
+                        weight,
+                        Option.toNullable insured,
+                        labels |> List.map (fun (NonNull label) -> label) |> ResizeArray
+                    )
+
+                let messageType, payload = parcels.Encode parcel
+
+                match parcels.Decode Strict messageType payload with
+                | Ok(:? Parcel as decoded) ->
+                    decoded.Id = id
+                    && decoded.Weight = weight
+                    && decoded.Insured = parcel.Insured
+                    && List.ofSeq decoded.Labels = List.ofSeq parcel.Labels
+                    && not (payload.TryGetProperty "heavy" |> fst)
+                | other -> failtestf "decoded %A" other
+
+            testCase "an absent Nullable is null and every other absent or mistyped property is named"
+            <| fun _ ->
+                match parcels.Decode Strict "parcels.parcel" (Json.parse """{"weight":"3","labels":[1]}""") with
+                | Ok value -> failtestf "decoded %A" value
+                | Error errors ->
+                    Expect.equal
+                        (errors |> List.map string)
+                        [
+                            "id: is required"
+                            "weight: expected an integer, got \"3\""
+                            "labels[0]: expected a string, got 1"
+                        ]
+                        "errors"
+
+            testCase "encoding a class the codec does not know names the known ones"
+            <| fun _ ->
+                Expect.throwsC (fun () -> parcels.Encode(box "text") |> ignore) (fun error ->
+                    Expect.stringContains error.Message "(Parcel, Shipped)" "message")
+        ]
+
+let tests =
+    testList "codecs" [ naming; roundTrips; strictAndLax; validation; classes ]
