@@ -53,6 +53,8 @@ public class LifecycleTests(PostgresServer server)
         host.Services.GetRequiredService<IHostApplicationLifetime>().StopApplication();
         await host.Logs.WaitForAsync(SourcedEventIds.RuntimeStopping);
 
+        // NOTE: not a synchronisation: a host that does not wait for the batch gets this long to show it.
+        await Task.WhenAny(shutdown, Task.Delay(TimeSpan.FromMilliseconds(500)));
         Assert.False(shutdown.IsCompleted, "the host stopped while a batch was in flight");
         Assert.False(gate.Finished);
         gate.Release();
