@@ -8,10 +8,15 @@ open System.Threading.Tasks
 open Sourced
 
 /// Background workers without a generic host (console apps, tests): they run the reactors until stopped.
-/// In a host, use `services.AddSourced(...)` from Sourced.Hosting instead.
+/// Failures follow `onFailure` (stop the group, by default). In a host, use `services.AddSourced(...)` instead.
 [<Sealed>]
 type Workers
-    (store: EventStore, reactors: IEnumerable<ReactorDefinition>, [<Optional; DefaultParameterValue(2)>] workers: int) =
+    (
+        store: EventStore,
+        reactors: IEnumerable<ReactorDefinition>,
+        [<Optional; DefaultParameterValue(2)>] workers: int,
+        [<Optional>] onFailure: ErrorPolicy
+    ) =
     do
         if isNull store then
             nullArg (nameof store)
@@ -25,6 +30,10 @@ type Workers
             reactors |> Seq.map (fun definition -> definition.Reactor) |> List.ofSeq,
             { RuntimeOptions.defaults with
                 Workers = workers
+                ErrorStrategy =
+                    match onFailure with
+                    | null -> ErrorStrategy.stop
+                    | policy -> policy.Strategy
             }
         )
 
