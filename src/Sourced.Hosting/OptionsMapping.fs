@@ -7,7 +7,7 @@ open Sourced.Postgres
 [<RequireQualifiedAccess>]
 module internal OptionsMapping =
 
-    let runtime (changes: seq<RuntimeOptions -> RuntimeOptions>) (options: SourcedOptions) : RuntimeOptions =
+    let runtime (registrations: Registrations) (options: SourcedOptions) : RuntimeOptions =
         let mapped =
             { RuntimeOptions.defaults with
                 Workers = options.Workers
@@ -22,7 +22,14 @@ module internal OptionsMapping =
                 Name = options.Name
             }
 
-        Seq.fold (fun current change -> change current) mapped changes
+        let changed =
+            Seq.fold (fun current change -> change current) mapped registrations.RuntimeChanges
+
+        { changed with
+            Strategies =
+                (changed.Strategies, registrations.GroupStrategies)
+                ||> Seq.fold (fun strategies pair -> Map.add pair.Key pair.Value strategies)
+        }
 
     let postgres (options: SourcedOptions) : PostgresOptions =
         {

@@ -1,6 +1,7 @@
 namespace Sourced.Hosting
 
 open System
+open System.Collections.Generic
 open Npgsql
 open Sourced
 
@@ -15,6 +16,9 @@ type internal Registrations() =
 
     /// Changes to the runtime's options that configuration cannot express (error strategies).
     member val RuntimeChanges = ResizeArray<RuntimeOptions -> RuntimeOptions>()
+
+    /// Error strategies of single consumer groups, by group.
+    member val GroupStrategies = Dictionary<string, ErrorStrategy>()
 
 /// The reactors of this host, created once from their registrations.
 [<Sealed; AllowNullLiteral>]

@@ -96,6 +96,31 @@ type SourcedBuilder internal (services: IServiceCollection, registrations: Regis
         registrations.RuntimeChanges.Add change.Invoke
         builder
 
+    /// How every consumer group recovers from failures (by default it stops: see `ErrorPolicy`).
+    member builder.UseErrorPolicy(policy: ErrorPolicy) : SourcedBuilder =
+        if isNull policy then
+            nullArg (nameof policy)
+
+        let strategy = policy.Strategy
+
+        registrations.RuntimeChanges.Add(fun options ->
+            { options with
+                ErrorStrategy = strategy
+            })
+
+        builder
+
+    /// How one consumer group recovers from failures, whatever `UseErrorPolicy(policy)` says for the others.
+    member builder.UseErrorPolicy(group: string, policy: ErrorPolicy) : SourcedBuilder =
+        if String.IsNullOrWhiteSpace group then
+            invalidArg (nameof group) "A consumer group is needed."
+
+        if isNull policy then
+            nullArg (nameof policy)
+
+        registrations.GroupStrategies[group] <- policy.Strategy
+        builder
+
     /// Changes the options after they are bound from configuration.
     member builder.Configure(configure: Action<SourcedOptions>) : SourcedBuilder =
         if isNull configure then

@@ -41,10 +41,16 @@ module internal SourcedServices =
         | _ -> MemoryStore(clock services)
 
     let private runtime (registrations: Registrations) (services: IServiceProvider) =
-        let options =
-            OptionsMapping.runtime registrations.RuntimeChanges (settings services)
-
+        let options = OptionsMapping.runtime registrations (settings services)
         let reactors = services.GetRequiredService<SourcedReactors>().All
+
+        for group in registrations.GroupStrategies.Keys do
+            if not (reactors |> List.exists (fun reactor -> reactor.Group = group)) then
+                let known =
+                    reactors |> List.map (fun reactor -> $"'{reactor.Group}'") |> String.concat ", "
+
+                invalidOp $"UseErrorPolicy names the consumer group '{group}', which no reactor has (they are {known})."
+
         new Runtime(services.GetRequiredService<IMessageStore>(), reactors, options)
 
     let private loggers (services: IServiceProvider) =

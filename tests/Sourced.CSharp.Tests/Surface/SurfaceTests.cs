@@ -20,6 +20,7 @@ public class SurfaceTests
         "method Sourced.Hosting.SourcedBuilder.AddReactor(Reactor)",
         "method Sourced.Hosting.SourcedBuilder.ConfigureRuntime(Func`2)",
         "property Sourced.CSharp.Envelope.Message",
+        "property Sourced.CSharp.ErrorPolicy.Strategy",
         "property Sourced.CSharp.EventStore.Store",
         "property Sourced.CSharp.Projector`1.Core",
         "property Sourced.CSharp.ReactorDefinition.Reactor",
