@@ -81,6 +81,34 @@ public class LifecycleTests(PostgresServer server)
         await host.Host.StopAsync();
     }
 
+    [Theory]
+    [InlineData(StoreKind.Memory)]
+    [InlineData(StoreKind.Postgres)]
+    public async Task A_host_can_be_disposed_synchronously_as_with_using_var(StoreKind store)
+    {
+        await using var host = await TestHost.StartAsync(store, server, sourced => sourced.Add(Shop.Baskets));
+        await host.Host.StopAsync();
+
+        host.Host.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => host.Services.GetService<EventStore>());
+    }
+
+    [Fact]
+    public async Task A_PostgreSQL_store_that_cannot_be_reached_fails_the_start()
+    {
+        using var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        await using var host = TestHost.Build(StoreKind.Memory, server,
+            sourced => sourced.Add(Shop.Baskets).UsePostgres($"Host=127.0.0.1;Port={port};Username=postgres"));
+
+        var error = await Assert.ThrowsAnyAsync<Npgsql.NpgsqlException>(() => host.Host.StartAsync());
+
+        Assert.Contains("Failed to connect", error.Message);
+    }
+
     [Fact]
     public void AddSourced_twice_is_refused()
     {
