@@ -1,0 +1,73 @@
+namespace Sourced.Hosting
+
+open System
+open System.Threading.Tasks
+open Microsoft.Extensions.Configuration
+open Microsoft.Extensions.DependencyInjection
+open Microsoft.Extensions.Logging
+open Npgsql
+
+/// Where the PostgreSQL store gets its connections, and where that was found (for messages).
+[<RequireQualifiedAccess>]
+type internal ConnectionSource =
+    | DataSource of dataSource: NpgsqlDataSource * origin: string
+    | ConnectionString of connectionString: string * origin: string
+    | Missing
+
+[<RequireQualifiedAccess>]
+module internal ConnectionSource =
+
+    /// The connection name looked up in `ConnectionStrings`.
+    [<Literal>]
+    let ConnectionName = "Sourced"
+
+    /// In order: `UsePostgres(dataSource)`, `Sourced:ConnectionString`, `ConnectionStrings:Sourced`, then an
+    /// `NpgsqlDataSource` service. NOTE: the named settings come before a data source service, which may well be
+    /// the application's own database.
+    let locate (registrations: Registrations) (options: SourcedOptions) (services: IServiceProvider) =
+        let named =
+            match services.GetService<IConfiguration>() with
+            | null -> null
+            | configuration -> configuration.GetConnectionString ConnectionName
+
+        if not (isNull registrations.DataSource) then
+            ConnectionSource.DataSource(registrations.DataSource, "UsePostgres(dataSource)")
+        elif not (String.IsNullOrWhiteSpace options.ConnectionString) then
+            ConnectionSource.ConnectionString(options.ConnectionString, "Sourced:ConnectionString")
+        elif not (String.IsNullOrWhiteSpace named) then
+            ConnectionSource.ConnectionString(named, $"ConnectionStrings:{ConnectionName}")
+        else
+            match services.GetService<NpgsqlDataSource>() with
+            | null -> ConnectionSource.Missing
+            | dataSource -> ConnectionSource.DataSource(dataSource, "the NpgsqlDataSource service")
+
+/// The data source of the PostgreSQL store; disposes it when this host created it from a connection string.
+[<Sealed>]
+type internal SourcedDataSource(registrations: Registrations, options: SourcedOptions, services: IServiceProvider) =
+    let dataSource, owned =
+        match ConnectionSource.locate registrations options services with
+        | ConnectionSource.DataSource(given, _) -> given, false
+        | ConnectionSource.ConnectionString(connectionString, _) ->
+            let builder = NpgsqlDataSourceBuilder connectionString
+
+            match services.GetService<ILoggerFactory>() with
+            | null -> ()
+            | loggers -> builder.UseLoggerFactory loggers |> ignore
+
+            builder.Build(), true
+        | ConnectionSource.Missing ->
+            invalidOp "The PostgreSQL store has no connection string (see Sourced:ConnectionString)."
+
+    member _.DataSource = dataSource
+
+    interface IAsyncDisposable with
+        member _.DisposeAsync() =
+            if owned then
+                dataSource.DisposeAsync()
+            else
+                ValueTask.CompletedTask
+
+    interface IDisposable with
+        member _.Dispose() =
+            if owned then
+                dataSource.Dispose()

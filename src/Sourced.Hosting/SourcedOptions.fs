@@ -1,0 +1,80 @@
+namespace Sourced.Hosting
+
+open System
+open Sourced
+open Sourced.Postgres
+
+/// Which message store `AddSourced` creates.
+type StoreKind =
+    /// The in-memory store: one process, nothing kept across restarts (the default).
+    | Memory = 0
+    /// The PostgreSQL store: many processes share one database.
+    | Postgres = 1
+
+/// The settings of `AddSourced`, bound from the configuration section "Sourced" (keys as the property names,
+/// e.g. `Sourced:Workers`), then changed by `SourcedBuilder.Configure`. Checked when the host starts.
+[<Sealed; AllowNullLiteral>]
+type SourcedOptions() =
+    /// The configuration section the options are bound from.
+    static member SectionName = "Sourced"
+
+    /// The message store: Memory (default) or Postgres.
+    member val Store = StoreKind.Memory with get, set
+
+    /// The PostgreSQL connection string; when empty, `ConnectionStrings:Sourced`, then an `NpgsqlDataSource`
+    /// registered in the services, are used.
+    member val ConnectionString: string = null with get, set
+
+    /// The PostgreSQL schema of the store's tables.
+    member val Schema = PostgresOptions.defaults.Schema with get, set
+
+    /// The prefix of the store's table names.
+    member val Prefix = PostgresOptions.defaults.Prefix with get, set
+
+    /// Install or upgrade the PostgreSQL schema when the host starts (safe from many processes at once).
+    member val InstallSchema = true with get, set
+
+    /// Prepare the store's hot statements on each pooled connection (turn off behind poolers that cannot).
+    member val PrepareStatements = PostgresOptions.defaults.PrepareStatements with get, set
+
+    /// Messages a consumer group scans for new streams in one discovery step (PostgreSQL).
+    member val DiscoveryBatch = PostgresOptions.defaults.DiscoveryBatch with get, set
+
+    /// How long a claim waits for committed messages that are not discoverable yet (PostgreSQL).
+    member val DiscoveryWait = PostgresOptions.defaults.DiscoveryWait with get, set
+
+    /// Worker loops in this process.
+    member val Workers = RuntimeOptions.defaults.Workers with get, set
+
+    /// Messages per claim for reactors without a batch size of their own.
+    member val BatchSize = RuntimeOptions.defaults.BatchSize with get, set
+
+    /// Batches a worker takes from one reactor before it queues the reactor again (fairness).
+    member val MaxDrainRounds = RuntimeOptions.defaults.MaxDrainRounds with get, set
+
+    /// Consecutive conflicts on one stream before they count as a failure of the group.
+    member val MaxConflicts = RuntimeOptions.defaults.MaxConflicts with get, set
+
+    /// How often every reactor is polled, whatever notifications say.
+    member val CatchUpInterval = RuntimeOptions.defaults.CatchUpInterval with get, set
+
+    /// How often due scheduled messages are promoted.
+    member val PromoteInterval = RuntimeOptions.defaults.PromoteInterval with get, set
+
+    /// How often this process tells the store its workers are alive.
+    member val HeartbeatInterval = RuntimeOptions.defaults.HeartbeatInterval with get, set
+
+    /// Claims of workers silent for this long are freed for others; longer than `HeartbeatInterval`.
+    member val StaleAfter = RuntimeOptions.defaults.StaleAfter with get, set
+
+    /// The wait after the store could not be reached.
+    member val StoreErrorDelay = RuntimeOptions.defaults.StoreErrorDelay with get, set
+
+    /// The prefix of this process's worker names (default: machine name and process id).
+    member val Name = RuntimeOptions.defaults.Name with get, set
+
+    /// The health check reports Degraded when a consumer group has more messages waiting than this.
+    member val LagDegradedAbove = 10_000L with get, set
+
+    /// The health check reports the store unreachable when it does not answer within this time.
+    member val HealthTimeout = TimeSpan.FromSeconds 5.0 with get, set
