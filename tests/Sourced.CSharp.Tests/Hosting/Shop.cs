@@ -39,8 +39,7 @@ public static class Shop
 
     /// A handler that holds each message at `gate` (outside any store transaction).
     public static Handler Watcher(Gate gate) =>
-        new Handler(HandlerGroup).On<ItemAdded>(Baskets, (Func<ItemAdded, Envelope, CancellationToken, Task>)(
-            async (_, _, _) => await gate.PassAsync()));
+        new Handler(HandlerGroup).Run<ItemAdded>(Baskets, async (_, _, _) => await gate.PassAsync());
 }
 
 /// The projected counts, with a wait for a count to be reached.
