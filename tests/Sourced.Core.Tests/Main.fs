@@ -19,6 +19,7 @@ let all =
             ErrorStrategyTests.tests
             WorkQueueTests.tests
             RuntimeTests.memory
+            WorkflowTests.memory
             UnitTests.tests
             SupervisorTests.tests
             SampleTests.tests

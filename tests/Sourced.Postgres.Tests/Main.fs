@@ -10,6 +10,7 @@ let all =
             ServerTests.tests
             Sourced.Tests.StoreContract.Suite.tests "postgres store" Stores.create
             Sourced.Tests.RuntimeTests.tests "postgres store" Stores.create
+            Sourced.Tests.WorkflowTests.tests "postgres store" Stores.create
             PostgresTests.tests
             GapTests.tests
             MultiProcessTests.tests

@@ -1,0 +1,309 @@
+namespace Sourced
+
+open System
+open System.Collections.Generic
+open System.Text.Json
+open System.Threading
+open System.Threading.Tasks
+
+/// What a durable workflow records in its own stream: each step's start, completion and failure, its sleeps,
+/// its context, and how it ended. Stored as `<workflow name>.step_started`, ...
+[<RequireQualifiedAccess>]
+type WorkflowEvent =
+    | Started of input: JsonElement
+    | StepStarted of step: string * attempt: int
+    | StepCompleted of step: string * output: JsonElement
+    /// `retryAt` is None when no attempt is left.
+    | StepFailed of step: string * attempt: int * error: string * errorType: string * retryAt: DateTimeOffset option
+    /// A failed step's retry time came (a scheduled message).
+    | StepRetried of step: string
+    | SleepStarted of step: string * until: DateTimeOffset
+    /// A sleep's time came (a scheduled message).
+    | SleepEnded of step: string
+    | ContextUpdated of context: JsonElement
+    | Completed of output: JsonElement
+    | Failed of step: string * error: string
+
+/// Where one step (or sleep) of a workflow is.
+[<RequireQualifiedAccess>]
+type StepStatus =
+    | Running of attempt: int
+    | Done of output: JsonElement
+    | Waiting of attempt: int * retryAt: DateTimeOffset
+    | RetryDue of attempt: int
+    | GaveUp of attempt: int
+    | Sleeping of until: DateTimeOffset
+    | Awake
+
+/// How a workflow's stream folds up.
+[<RequireQualifiedAccess; NoEquality; NoComparison>]
+type WorkflowStatus =
+    | NotStarted
+    | Running
+    | Completed of output: JsonElement
+    | Failed of step: string * error: string
+
+/// A workflow's recorded progress.
+[<NoEquality; NoComparison>]
+type WorkflowState =
+    {
+        Input: JsonElement option
+        Steps: Map<string, StepStatus>
+        Context: JsonElement option
+        Status: WorkflowStatus
+    }
+
+[<RequireQualifiedAccess>]
+module WorkflowState =
+    let initial =
+        {
+            Input = None
+            Steps = Map.empty
+            Context = None
+            Status = WorkflowStatus.NotStarted
+        }
+
+    let private attemptOf (state: WorkflowState) (step: string) =
+        match Map.tryFind step state.Steps with
+        | Some(StepStatus.Running attempt)
+        | Some(StepStatus.Waiting(attempt, _))
+        | Some(StepStatus.RetryDue attempt)
+        | Some(StepStatus.GaveUp attempt) -> attempt
+        | _ -> 0
+
+    let evolve (state: WorkflowState) (event: WorkflowEvent) : WorkflowState =
+        let set step status =
+            { state with
+                Steps = Map.add step status state.Steps
+            }
+
+        match event with
+        | WorkflowEvent.Started input ->
+            { state with
+                Input = Some input
+                Status = WorkflowStatus.Running
+            }
+        | WorkflowEvent.StepStarted(step, attempt) -> set step (StepStatus.Running attempt)
+        | WorkflowEvent.StepCompleted(step, output) -> set step (StepStatus.Done output)
+        | WorkflowEvent.StepFailed(step, attempt, _, _, Some retryAt) -> set step (StepStatus.Waiting(attempt, retryAt))
+        | WorkflowEvent.StepFailed(step, attempt, _, _, None) -> set step (StepStatus.GaveUp attempt)
+        | WorkflowEvent.StepRetried step -> set step (StepStatus.RetryDue(attemptOf state step))
+        | WorkflowEvent.SleepStarted(step, until) -> set step (StepStatus.Sleeping until)
+        | WorkflowEvent.SleepEnded step -> set step StepStatus.Awake
+        | WorkflowEvent.ContextUpdated context -> { state with Context = Some context }
+        | WorkflowEvent.Completed output ->
+            { state with
+                Status = WorkflowStatus.Completed output
+            }
+        | WorkflowEvent.Failed(step, error) ->
+            { state with
+                Status = WorkflowStatus.Failed(step, error)
+            }
+
+/// How often a step is tried, and how long to wait before each retry: `Backoff` after the first failure, then
+/// doubling (capped at `MaxBackoff`).
+type StepOptions =
+    {
+        Attempts: int
+        Backoff: TimeSpan
+        MaxBackoff: TimeSpan
+    }
+
+[<RequireQualifiedAccess>]
+module StepOptions =
+    /// 3 attempts, 1 s then 2 s apart.
+    let defaults =
+        {
+            Attempts = 3
+            Backoff = TimeSpan.FromSeconds 1.0
+            MaxBackoff = TimeSpan.FromMinutes 5.0
+        }
+
+    /// The wait after the `attempt`-th failure.
+    let delay (options: StepOptions) (attempt: int) : TimeSpan =
+        let doubled = options.Backoff * Math.Pow(2.0, float (attempt - 1))
+        if doubled > options.MaxBackoff then options.MaxBackoff else doubled
+
+/// Values to and from JSON for workflow inputs, outputs and contexts.
+module internal Payloads =
+    let encode (value: 'T) : JsonElement =
+        let shape = Shapes.shapeOf typeof<'T>
+        Json.write (fun writer -> shape.Write writer (box value))
+
+    let decode<'T> (what: string) (json: JsonElement) : 'T =
+        match (Shapes.shapeOf typeof<'T>).Read Strict "" json with
+        | Ok value -> unbox<'T> value
+        | Error errors ->
+            let problems = errors |> List.map string |> String.concat "; "
+            invalidOp $"The recorded {what} does not read as {typeof<'T>.Name}: {problems}"
+
+/// What a running step gets: its attempt number, a cancellation token, and the workflow's context, which it can
+/// update as it makes progress (recorded with the step's outcome, even when it fails).
+type StepContext internal (attempt: int, ct: CancellationToken, read: unit -> JsonElement option, save: JsonElement -> unit) =
+    member _.Attempt = attempt
+    member _.CancellationToken = ct
+
+    /// The workflow's context as saved so far, if any.
+    member _.Context<'Context>() : 'Context option =
+        read () |> Option.map (Payloads.decode<'Context> "workflow context")
+
+    /// Saves the workflow's context.
+    member _.SaveContext(value: 'Context) = save (Payloads.encode value)
+
+/// Ends one run of a workflow body: it recorded what it did, or it is waiting.
+exception internal WorkflowHalted
+
+/// What a workflow body runs against: the recorded history (steps replay from it), the clock of the batch,
+/// and what this run records. One run records at most one transition, then halts.
+type WorkflowContext internal (state: WorkflowState, now: DateTimeOffset, ct: CancellationToken) =
+    let occurrences = Dictionary<string, int>()
+    let recorded = ResizeArray<WorkflowEvent>()
+    let scheduled = ResizeArray<DateTimeOffset * WorkflowEvent>()
+    let mutable context = state.Context
+
+    let halt () : 'T = raise WorkflowHalted
+
+    /// The step's identity: its name, and which use of that name this is in the body (`pay`, `pay#2`, ...):
+    /// the same in every process and after every restart, as long as the body is deterministic.
+    member internal _.KeyOf(name: string) =
+        if String.IsNullOrWhiteSpace name then
+            invalidArg (nameof name) "A workflow step needs a name."
+
+        let count =
+            match occurrences.TryGetValue name with
+            | true, count -> count + 1
+            | _ -> 1
+
+        occurrences[name] <- count
+        if count = 1 then name else $"{name}#{count}"
+
+    /// What this run records: a changed context first, then the transition.
+    member internal _.Recorded =
+        let contextChange =
+            match context, state.Context with
+            | Some current, Some previous when Json.deepEquals current previous -> []
+            | Some current, _ -> [ WorkflowEvent.ContextUpdated current ]
+            | None, _ -> []
+
+        contextChange @ List.ofSeq recorded
+
+    member internal _.Scheduled = List.ofSeq scheduled
+    member internal _.Now = now
+    member internal _.State = state
+    member _.CancellationToken = ct
+
+    /// The workflow's context as recorded so far (what steps saved).
+    member _.Context: JsonElement option = context
+
+    /// Runs (or replays) a step. Its output is recorded, so it never runs again once it completed.
+    member internal this.StepAsync
+        (name: string, options: StepOptions, run: StepContext -> Task<JsonElement>)
+        : Task<JsonElement> =
+        let key = this.KeyOf name
+
+        task {
+            match Map.tryFind key state.Steps with
+            | Some(StepStatus.Done output) -> return output
+            | None ->
+                recorded.Add(WorkflowEvent.StepStarted(key, 1))
+                return halt ()
+            | Some(StepStatus.RetryDue attempt) ->
+                recorded.Add(WorkflowEvent.StepStarted(key, attempt + 1))
+                return halt ()
+            | Some(StepStatus.Running attempt) ->
+                let! outcome =
+                    task {
+                        try
+                            let step =
+                                StepContext(attempt, ct, (fun () -> context), (fun value -> context <- Some value))
+
+                            let! output = run step
+                            return Ok output
+                        with
+                        | :? OperationCanceledException when ct.IsCancellationRequested ->
+                            // NOTE: the worker is stopping: not the step's failure; it runs again later.
+                            return raise (OperationCanceledException ct)
+                        | error -> return Error error
+                    }
+
+                match outcome with
+                | Ok output -> recorded.Add(WorkflowEvent.StepCompleted(key, output))
+                | Error error when attempt < options.Attempts ->
+                    let retryAt = now + StepOptions.delay options attempt
+                    recorded.Add(WorkflowEvent.StepFailed(key, attempt, error.Message, error.GetType().FullName, Some retryAt))
+                    scheduled.Add(retryAt, WorkflowEvent.StepRetried key)
+                | Error error ->
+                    recorded.Add(WorkflowEvent.StepFailed(key, attempt, error.Message, error.GetType().FullName, None))
+                    recorded.Add(WorkflowEvent.Failed(key, error.Message))
+
+                return halt ()
+            | Some(StepStatus.Waiting _)
+            | Some(StepStatus.GaveUp _)
+            | Some(StepStatus.Sleeping _)
+            | Some StepStatus.Awake -> return halt ()
+        }
+
+    /// A durable sleep: the workflow goes on once `duration` has passed, counted from the first time this sleep
+    /// was reached (restarts don't extend it).
+    member this.SleepAsync(name: string, duration: TimeSpan) : Task =
+        let key = this.KeyOf name
+
+        task {
+            match Map.tryFind key state.Steps with
+            | Some StepStatus.Awake -> ()
+            | None ->
+                let until = now + duration
+                recorded.Add(WorkflowEvent.SleepStarted(key, until))
+                scheduled.Add(until, WorkflowEvent.SleepEnded key)
+                return halt ()
+            | Some _ -> return halt ()
+        }
+
+/// A durable workflow body: sequential-looking code whose steps are recorded, retried and replayed.
+/// Build it with `workflow { ... }`, `Workflow.step` and `Workflow.sleep`.
+type Workflow<'T> = internal Workflow of (WorkflowContext -> Task<'T>)
+
+type WorkflowBuilder() =
+    member _.Return(value: 'T) : Workflow<'T> = Workflow(fun _ -> Task.FromResult value)
+    member _.ReturnFrom(workflow: Workflow<'T>) : Workflow<'T> = workflow
+    member _.Zero() : Workflow<unit> = Workflow(fun _ -> Task.FromResult())
+
+    member _.Bind(Workflow run: Workflow<'A>, next: 'A -> Workflow<'B>) : Workflow<'B> =
+        Workflow(fun context ->
+            task {
+                let! value = run context
+                let (Workflow rest) = next value
+                return! rest context
+            })
+
+    member _.Delay(delayed: unit -> Workflow<'T>) : Workflow<'T> =
+        Workflow(fun context ->
+            let (Workflow run) = delayed ()
+            run context)
+
+    member _.Combine(Workflow first: Workflow<unit>, Workflow second: Workflow<'T>) : Workflow<'T> =
+        Workflow(fun context ->
+            task {
+                do! first context
+                return! second context
+            })
+
+    member _.For(items: 'A seq, body: 'A -> Workflow<unit>) : Workflow<unit> =
+        Workflow(fun context ->
+            task {
+                for item in items do
+                    let (Workflow run) = body item
+                    do! run context
+            })
+
+    member _.While(guard: unit -> bool, Workflow body: Workflow<unit>) : Workflow<unit> =
+        Workflow(fun context ->
+            task {
+                while guard () do
+                    do! body context
+            })
+
+[<AutoOpen>]
+module WorkflowBuilderInstance =
+    /// `workflow { let! flight = Workflow.step "book_flight" (fun ct -> ...) ... return ... }`
+    let workflow = WorkflowBuilder()
