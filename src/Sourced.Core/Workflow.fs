@@ -122,7 +122,11 @@ module StepOptions =
     /// The wait after the `attempt`-th failure.
     let delay (options: StepOptions) (attempt: int) : TimeSpan =
         let doubled = options.Backoff * Math.Pow(2.0, float (attempt - 1))
-        if doubled > options.MaxBackoff then options.MaxBackoff else doubled
+
+        if doubled > options.MaxBackoff then
+            options.MaxBackoff
+        else
+            doubled
 
 /// Values to and from JSON for workflow inputs, outputs and contexts.
 module internal Payloads =
@@ -139,7 +143,8 @@ module internal Payloads =
 
 /// What a running step gets: its attempt number, a cancellation token, and the workflow's context, which it can
 /// update as it makes progress (recorded with the step's outcome, even when it fails).
-type StepContext internal (attempt: int, ct: CancellationToken, read: unit -> JsonElement option, save: JsonElement -> unit) =
+type StepContext
+    internal (attempt: int, ct: CancellationToken, read: unit -> JsonElement option, save: JsonElement -> unit) =
     member _.Attempt = attempt
     member _.CancellationToken = ct
 
@@ -161,7 +166,11 @@ type WorkflowContext internal (state: WorkflowState, now: DateTimeOffset, ct: Ca
     let scheduled = ResizeArray<DateTimeOffset * WorkflowEvent>()
     let mutable context = state.Context
 
-    let halt () : 'T = raise WorkflowHalted
+    let mutable halted = false
+
+    let halt () : 'T =
+        halted <- true
+        raise WorkflowHalted
 
     /// The step's identity: its name, and which use of that name this is in the body (`pay`, `pay#2`, ...):
     /// the same in every process and after every restart, as long as the body is deterministic.
@@ -178,6 +187,9 @@ type WorkflowContext internal (state: WorkflowState, now: DateTimeOffset, ct: Ca
         if count = 1 then name else $"{name}#{count}"
 
     /// What this run records: a changed context first, then the transition.
+    /// Whether this run halted (even if the body caught the halt).
+    member internal _.Halted = halted
+
     member internal _.Recorded =
         let contextChange =
             match context, state.Context with
@@ -230,7 +242,11 @@ type WorkflowContext internal (state: WorkflowState, now: DateTimeOffset, ct: Ca
                 | Ok output -> recorded.Add(WorkflowEvent.StepCompleted(key, output))
                 | Error error when attempt < options.Attempts ->
                     let retryAt = now + StepOptions.delay options attempt
-                    recorded.Add(WorkflowEvent.StepFailed(key, attempt, error.Message, error.GetType().FullName, Some retryAt))
+
+                    recorded.Add(
+                        WorkflowEvent.StepFailed(key, attempt, error.Message, error.GetType().FullName, Some retryAt)
+                    )
+
                     scheduled.Add(retryAt, WorkflowEvent.StepRetried key)
                 | Error error ->
                     recorded.Add(WorkflowEvent.StepFailed(key, attempt, error.Message, error.GetType().FullName, None))
@@ -264,7 +280,9 @@ type WorkflowContext internal (state: WorkflowState, now: DateTimeOffset, ct: Ca
 type Workflow<'T> = internal Workflow of (WorkflowContext -> Task<'T>)
 
 type WorkflowBuilder() =
-    member _.Return(value: 'T) : Workflow<'T> = Workflow(fun _ -> Task.FromResult value)
+    member _.Return(value: 'T) : Workflow<'T> =
+        Workflow(fun _ -> Task.FromResult value)
+
     member _.ReturnFrom(workflow: Workflow<'T>) : Workflow<'T> = workflow
     member _.Zero() : Workflow<unit> = Workflow(fun _ -> Task.FromResult())
 

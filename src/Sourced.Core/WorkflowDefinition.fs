@@ -36,26 +36,37 @@ module Workflow =
     let private encode (value: 'T) = Payloads.encode value
     let private decode<'T> (what: string) (json: JsonElement) : 'T = Payloads.decode<'T> what json
 
-    /// A step that reads and saves the workflow's context as it goes (see `StepContext`).
-    let stepUsing (options: StepOptions) (name: string) (run: StepContext -> Task<'T>) : Workflow<'T> =
+    /// Runs (or replays) a step of a body written as a task against its context (the C# facade's bodies).
+    let runStepAsync
+        (context: WorkflowContext)
+        (options: StepOptions)
+        (name: string)
+        (run: StepContext -> Task<'T>)
+        : Task<'T> =
         if options.Attempts < 1 then
             invalidArg (nameof options) $"Step '{name}' needs at least one attempt."
 
-        Workflow(fun context ->
-            task {
-                let! output =
-                    context.StepAsync(
-                        name,
-                        options,
-                        fun step ->
-                            task {
-                                let! value = run step
-                                return encode value
-                            }
-                    )
+        task {
+            let! output =
+                context.StepAsync(
+                    name,
+                    options,
+                    fun step ->
+                        task {
+                            let! value = run step
+                            return encode value
+                        }
+                )
 
-                return decode<'T> $"output of step '{name}'" output
-            })
+            return decode<'T> $"output of step '{name}'" output
+        }
+
+    /// A body written as a task against its context, with `runStepAsync` and `context.SleepAsync`.
+    let ofTask (body: WorkflowContext -> Task<'T>) : Workflow<'T> = Workflow body
+
+    /// A step that reads and saves the workflow's context as it goes (see `StepContext`).
+    let stepUsing (options: StepOptions) (name: string) (run: StepContext -> Task<'T>) : Workflow<'T> =
+        Workflow(fun context -> runStepAsync context options name run)
 
     /// A step: runs `run` until it succeeds (at most `options.Attempts` times, waiting between attempts),
     /// records its output, and replays that output ever after. A name used twice makes `name`, `name#2`.
@@ -63,8 +74,7 @@ module Workflow =
         stepUsing options name (fun step -> run step.CancellationToken)
 
     /// `stepWith StepOptions.defaults`: 3 attempts, 1 s then 2 s apart.
-    let step (name: string) (run: CancellationToken -> Task<'T>) : Workflow<'T> =
-        stepWith StepOptions.defaults name run
+    let step (name: string) (run: CancellationToken -> Task<'T>) : Workflow<'T> = stepWith StepOptions.defaults name run
 
     /// A durable sleep, through a scheduled message: it survives restarts.
     let sleep (name: string) (duration: TimeSpan) : Workflow<unit> =
@@ -72,8 +82,7 @@ module Workflow =
 
     /// The context that steps saved so far (None at first).
     let context<'Context> : Workflow<'Context option> =
-        Workflow(fun context ->
-            Task.FromResult(context.Context |> Option.map (decode<'Context> "workflow context")))
+        Workflow(fun context -> Task.FromResult(context.Context |> Option.map (decode<'Context> "workflow context")))
 
     /// A workflow named `name` (its group, stream prefix and message type prefix).
     let define (name: string) (body: 'Input -> Workflow<'Output>) : WorkflowDefinition<'Input, 'Output> =
@@ -91,7 +100,9 @@ module Workflow =
     let fold (definition: WorkflowDefinition<'Input, 'Output>) (messages: Message list) : WorkflowState =
         messages
         |> List.filter (fun message -> definition.Events.Handles message.Type)
-        |> List.fold (fun state message -> WorkflowState.evolve state (Codec.decode definition.Events message)) WorkflowState.initial
+        |> List.fold
+            (fun state message -> WorkflowState.evolve state (Codec.decode definition.Events message))
+            WorkflowState.initial
 
     /// One run of the body: what it recorded and scheduled, and whether it returned.
     let private runBody (definition: WorkflowDefinition<'Input, 'Output>) (context: WorkflowContext) =
@@ -100,10 +111,16 @@ module Workflow =
                 let input = decode<'Input> "input" context.State.Input.Value
                 let (Workflow run) = definition.Body input
                 let! output = run context
-                return context.Recorded @ [ WorkflowEvent.Completed(encode output) ], context.Scheduled
+
+                // NOTE: a body that caught the halt (a catch-all around a step) returns early: still a halt.
+                if context.Halted then
+                    return context.Recorded, context.Scheduled
+                else
+                    return context.Recorded @ [ WorkflowEvent.Completed(encode output) ], context.Scheduled
             with
-            | WorkflowHalted -> return context.Recorded, context.Scheduled
-            | :? OperationCanceledException when context.CancellationToken.IsCancellationRequested -> return raise (OperationCanceledException context.CancellationToken)
+            | _ when context.Halted -> return context.Recorded, context.Scheduled
+            | :? OperationCanceledException when context.CancellationToken.IsCancellationRequested ->
+                return raise (OperationCanceledException context.CancellationToken)
             | error -> return context.Recorded @ [ WorkflowEvent.Failed("", error.Message) ], context.Scheduled
         }
 
@@ -112,7 +129,8 @@ module Workflow =
         let lastSeq = (List.last batch.History).Seq
 
         let message (seq: int64) (event: WorkflowEvent) =
-            let messageType, payload = (definition: WorkflowDefinition<'Input, 'Output>).Events.Encode event
+            let messageType, payload =
+                (definition: WorkflowDefinition<'Input, 'Output>).Events.Encode event
 
             { Message.create batch.StreamId messageType payload with
                 Id = batch.NewId()
@@ -126,11 +144,16 @@ module Workflow =
             | [] -> []
             | events ->
                 [
-                    Action.AppendAfter(batch.StreamId, lastSeq, events |> List.mapi (fun index -> message (lastSeq + int64 index + 1L)))
+                    Action.AppendAfter(
+                        batch.StreamId,
+                        lastSeq,
+                        events |> List.mapi (fun index -> message (lastSeq + int64 index + 1L))
+                    )
                 ]
 
         appended
-        @ (scheduled |> List.map (fun (at, event) -> Action.Schedule(at, [ message 0L event ])))
+        @ (scheduled
+           |> List.map (fun (at, event) -> Action.Schedule(at, [ message 0L event ])))
 
     /// The workflow as a reactor: each batch replays the body over the stream's history and records the next
     /// transition (a step started, completed or failed, a sleep, the end).
@@ -140,7 +163,14 @@ module Workflow =
                 let state = fold definition batch.History
                 let last = List.last batch.Messages
                 let earlier = batch.Messages |> List.take (batch.Messages.Length - 1)
-                let acknowledged = earlier |> List.map (fun pending -> { Message = pending.Message; Actions = [] })
+
+                let acknowledged =
+                    earlier
+                    |> List.map (fun pending ->
+                        {
+                            Message = pending.Message
+                            Actions = []
+                        })
 
                 match state.Status with
                 | WorkflowStatus.Running ->
@@ -148,7 +178,14 @@ module Workflow =
 
                     return
                         {
-                            Handled = acknowledged @ [ { Message = last.Message; Actions = actionsOf definition batch last.Message recorded scheduled } ]
+                            Handled =
+                                acknowledged
+                                @ [
+                                    {
+                                        Message = last.Message
+                                        Actions = actionsOf definition batch last.Message recorded scheduled
+                                    }
+                                ]
                             Failure = None
                         }
                 | _ ->
@@ -170,10 +207,16 @@ module Workflow =
 
     /// Starts a run from a reaction: `Workflow.start BookHoliday.definition request`.
     let start (definition: WorkflowDefinition<'Input, 'Output>) (input: 'Input) : Dispatch<'Command> =
-        Dispatch.send definition.Events (WorkflowEvent.Started(encode input)) |> Dispatch.toNewStream definition.Name
+        Dispatch.send definition.Events (WorkflowEvent.Started(encode input))
+        |> Dispatch.toNewStream definition.Name
 
     /// Starts a run; returns its stream id. The workers run it.
-    let startAsync (store: IMessageStore) (definition: WorkflowDefinition<'Input, 'Output>) (input: 'Input) ct : Task<string> =
+    let startAsync
+        (store: IMessageStore)
+        (definition: WorkflowDefinition<'Input, 'Output>)
+        (input: 'Input)
+        ct
+        : Task<string> =
         task {
             let! started = Store.dispatchAsync store (startMessage definition input) ct
             return started.StreamId
@@ -195,7 +238,8 @@ module Workflow =
         (ct: CancellationToken)
         : Task<'Output> =
         task {
-            let mutable signal = TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
+            let mutable signal =
+                TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
 
             use _ =
                 store.Subscribe(fun notification ->

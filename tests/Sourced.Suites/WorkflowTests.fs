@@ -36,14 +36,20 @@ let greeter (steps: Steps) =
     Workflow.define "greeter" (fun (name: string) ->
         workflow {
             let! ip = Workflow.step "get_ip" (fun _ -> steps.Run("get_ip", "11.111.111"))
-            let! place = Workflow.step "geolocate" (fun _ -> steps.Run("geolocate", "London, UK"))
+
+            let! place =
+                Workflow.step "geolocate" (fun _ -> steps.Run("geolocate", "London, UK"))
+
             return $"Hello {name}, from {place} ({ip})"
         })
 
 let private typesOf (store: IMessageStore) (streamId: string) =
     task {
         let! messages = store.ReadStreamAsync(streamId, 0L, None, ct)
-        return messages |> List.map (fun message -> message.Type.Substring(message.Type.IndexOf '.' + 1))
+
+        return
+            messages
+            |> List.map (fun message -> message.Type.Substring(message.Type.IndexOf '.' + 1))
     }
 
 let private eventsOf (store: IMessageStore) (definition: WorkflowDefinition<'I, 'O>) (streamId: string) =
@@ -86,7 +92,14 @@ let recording (create: TimeProvider -> Task<IMessageStore>) =
 
                     Expect.equal
                         types
-                        [ "started"; "step_started"; "step_completed"; "step_started"; "step_completed"; "completed" ]
+                        [
+                            "started"
+                            "step_started"
+                            "step_completed"
+                            "step_started"
+                            "step_completed"
+                            "completed"
+                        ]
                         "events"
 
                     Expect.equal output "\"Hello Joe, from London, UK (11.111.111)\"" "output"
@@ -171,7 +184,9 @@ let recording (create: TimeProvider -> Task<IMessageStore>) =
                                     | _ -> [])
                             ]
 
-                    let! _ = Store.dispatchAsync store (Codec.message Todo.actor.Events "todo-1" (Todo.Started "Zoe")) ct
+                    let! _ =
+                        Store.dispatchAsync store (Codec.message Todo.actor.Events "todo-1" (Todo.Started "Zoe")) ct
+
                     let! _ = Drain.runAsync store [ starter; Workflow.toReactor definition ] ct
                     let! log = store.ReadLogAsync(0L, 100, ct)
 
@@ -179,9 +194,13 @@ let recording (create: TimeProvider -> Task<IMessageStore>) =
                         log |> List.filter (fun message -> message.Type = "greeter.completed")
 
                     Expect.equal completed.Length 1 "one run completed"
+
                     Expect.isTrue
-                        (Json.deepEquals completed.Head.Payload (Json.parse """{"output":"Hello Zoe, from London, UK (11.111.111)"}"""))
+                        (Json.deepEquals
+                            completed.Head.Payload
+                            (Json.parse """{"output":"Hello Zoe, from London, UK (11.111.111)"}"""))
                         "output"
+
                     Expect.equal completed.Head.CorrelationId (List.head log).CorrelationId "one correlation"
                 })
         ]
@@ -197,7 +216,9 @@ let retries (create: TimeProvider -> Task<IMessageStore>) =
                         Attempts = attempts
                     }
 
-                let! answer = Workflow.stepWith options "call_api" (fun _ -> steps.Flaky("call_api", failures, 42))
+                let! answer =
+                    Workflow.stepWith options "call_api" (fun _ -> steps.Flaky("call_api", failures, 42))
+
                 return answer
             })
 
@@ -241,35 +262,50 @@ let retries (create: TimeProvider -> Task<IMessageStore>) =
                     Expect.equal (steps.Calls "call_api") 3 "three calls"
                 })
 
-            onManualClock "a step out of attempts fails the workflow with its error, and nothing runs after that" (fun clock store ->
-                task {
-                    let steps = Steps()
-                    let definition = flaky steps 2 10
-                    let! streamId = Workflow.startAsync store definition "x" ct
+            onManualClock
+                "a step out of attempts fails the workflow with its error, and nothing runs after that"
+                (fun clock store ->
+                    task {
+                        let steps = Steps()
+                        let definition = flaky steps 2 10
+                        let! streamId = Workflow.startAsync store definition "x" ct
 
-                    do! drain store definition
-                    clock.Advance(TimeSpan.FromSeconds 1.0)
-                    do! drain store definition
-                    clock.Advance(TimeSpan.FromMinutes 10.0)
-                    do! drain store definition
-                    let! types = typesOf store streamId
-                    let! failure =
-                        task {
-                            try
-                                let! output = Workflow.resultAsync store definition streamId ct
-                                return failtestf "completed with %d" output
-                            with :? WorkflowFailedException as failure ->
-                                return failure
-                        }
+                        do! drain store definition
+                        clock.Advance(TimeSpan.FromSeconds 1.0)
+                        do! drain store definition
+                        clock.Advance(TimeSpan.FromMinutes 10.0)
+                        do! drain store definition
+                        let! types = typesOf store streamId
 
-                    Expect.equal
-                        types
-                        [ "started"; "step_started"; "step_failed"; "step_retried"; "step_started"; "step_failed"; "failed" ]
-                        "events"
+                        let! failure =
+                            task {
+                                try
+                                    let! output = Workflow.resultAsync store definition streamId ct
+                                    return failtestf "completed with %d" output
+                                with :? WorkflowFailedException as failure ->
+                                    return failure
+                            }
 
-                    Expect.equal (steps.Calls "call_api") 2 "two attempts"
-                    Expect.stringContains failure.Message "failed in step 'call_api': call_api timed out (call 2)" "message"
-                })
+                        Expect.equal
+                            types
+                            [
+                                "started"
+                                "step_started"
+                                "step_failed"
+                                "step_retried"
+                                "step_started"
+                                "step_failed"
+                                "failed"
+                            ]
+                            "events"
+
+                        Expect.equal (steps.Calls "call_api") 2 "two attempts"
+
+                        Expect.stringContains
+                            failure.Message
+                            "failed in step 'call_api': call_api timed out (call 2)"
+                            "message"
+                    })
 
             onManualClock "a durable sleep waits for its time through a scheduled message" (fun clock store ->
                 task {
@@ -339,6 +375,7 @@ let retries (create: TimeProvider -> Task<IMessageStore>) =
                     Expect.isTrue
                         (afterFailure.Context |> Option.exists (Json.deepEquals (Json.parse "[2,3]")))
                         $"progress kept: {afterFailure.Context}"
+
                     Expect.equal output "10" "the retry went on from the context"
                 })
         ]
@@ -349,32 +386,34 @@ let workers (create: TimeProvider -> Task<IMessageStore>) =
     testList
         "under workers"
         [
-            onSystemClock "workflows started from outside run under the workers and their results can be awaited" (fun store ->
-                task {
-                    let steps = Steps()
-                    let definition = greeter steps
-                    use runtime = new Runtime(store, [ Workflow.toReactor definition ], fast)
+            onSystemClock
+                "workflows started from outside run under the workers and their results can be awaited"
+                (fun store ->
+                    task {
+                        let steps = Steps()
+                        let definition = greeter steps
+                        use runtime = new Runtime(store, [ Workflow.toReactor definition ], fast)
 
-                    do!
-                        running runtime (fun () ->
-                            task {
-                                let! results =
-                                    [ "Ann"; "Bob"; "Cid" ]
-                                    |> List.map (fun name -> Workflow.runAsync store definition name ct)
-                                    |> Task.WhenAll
+                        do!
+                            running runtime (fun () ->
+                                task {
+                                    let! results =
+                                        [ "Ann"; "Bob"; "Cid" ]
+                                        |> List.map (fun name -> Workflow.runAsync store definition name ct)
+                                        |> Task.WhenAll
 
-                                Expect.equal
-                                    (List.ofArray results)
-                                    [
-                                        "Hello Ann, from London, UK (11.111.111)"
-                                        "Hello Bob, from London, UK (11.111.111)"
-                                        "Hello Cid, from London, UK (11.111.111)"
-                                    ]
-                                    "outputs"
+                                    Expect.equal
+                                        (List.ofArray results)
+                                        [
+                                            "Hello Ann, from London, UK (11.111.111)"
+                                            "Hello Bob, from London, UK (11.111.111)"
+                                            "Hello Cid, from London, UK (11.111.111)"
+                                        ]
+                                        "outputs"
 
-                                Expect.equal (steps.Calls "get_ip") 3 "each run's step ran once"
-                            })
-                })
+                                    Expect.equal (steps.Calls "get_ip") 3 "each run's step ran once"
+                                })
+                    })
         ]
 
 /// Every workflow test, each on a fresh store made by `create`.

@@ -24,6 +24,7 @@ public class SurfaceTests
         "property Sourced.CSharp.EventStore.Store",
         "property Sourced.CSharp.Projector`1.Core",
         "property Sourced.CSharp.ReactorDefinition.Reactor",
+        "property Sourced.CSharp.Workflow`2.Definition",
     ];
 
     [Fact]
