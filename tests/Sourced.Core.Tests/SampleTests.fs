@@ -50,10 +50,53 @@ let books (style: string) (reactors: Reactor list) =
                 "completed once"
         })
 
+let bookHoliday =
+    testCaseTask "the durable BookHoliday workflow books, retrying the flight once, and records every step" (fun () ->
+        task {
+            let store = MemoryStore() :> IMessageStore
+            let holiday = BookHoliday.definition (BookHoliday.TravelApis())
+            let runtime = new Runtime(store, [ Workflow.toReactor holiday ], fast)
+
+            let request: BookHoliday.Request =
+                {
+                    Traveller = "Ann"
+                    Destination = "Rome"
+                    Date = DateOnly(2027, 6, 2)
+                    Nights = 2
+                }
+
+            let mutable runId = ""
+
+            do!
+                running runtime (fun () ->
+                    task {
+                        let! started = Workflow.startAsync store holiday request ct
+                        runId <- started
+                        let! booking = (Workflow.resultAsync store holiday started ct).WaitAsync(timeout)
+                        Expect.equal booking.Confirmation "Ann: FL-ROME-0602 and HT-ROME-2N" "booking"
+                    })
+
+            let! messages = store.ReadStreamAsync(runId, 0L, None, ct)
+
+            let steps =
+                messages
+                |> List.choose (fun message ->
+                    match Codec.decode holiday.Events message with
+                    | WorkflowEvent.StepCompleted(step, _) -> Some step
+                    | WorkflowEvent.StepFailed(step, _, _, _, _) -> Some(step + " failed")
+                    | _ -> None)
+
+            Expect.equal
+                steps
+                [ "book_flight failed"; "book_flight"; "book_hotel"; "confirm_booking" ]
+                "recorded steps"
+        })
+
 let tests =
     testList
         "samples"
         [
             books "orchestration" Orchestration.reactors
             books "choreography" Choreography.reactors
+            bookHoliday
         ]
