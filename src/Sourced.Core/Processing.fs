@@ -65,6 +65,7 @@ module Processing =
                         Messages = claim.Messages
                         History = claim.History
                         Now = store.Clock.GetUtcNow()
+                        Clock = store.Clock
                         NewId = Guid.CreateVersion7
                     }
 

@@ -78,6 +78,7 @@ module internal Run =
                     ]
                 History = history
                 Now = DateTimeOffset.UtcNow
+                Clock = TimeProvider.System
                 NewId = Guid.CreateVersion7
             }
 

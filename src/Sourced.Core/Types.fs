@@ -91,6 +91,8 @@ type Batch =
         /// The whole stream at claim time (it contains the batch); empty unless the reactor needs history.
         History: Message list
         Now: DateTimeOffset
+        /// The store's clock, for reactors that need the time after some work (durable workflows).
+        Clock: TimeProvider
         NewId: unit -> Guid
     }
 

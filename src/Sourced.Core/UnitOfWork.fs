@@ -146,6 +146,7 @@ module UnitOfWork =
         (message: Message)
         (stored: bool)
         (now: DateTimeOffset)
+        (clock: TimeProvider)
         ct
         =
         task {
@@ -171,6 +172,7 @@ module UnitOfWork =
                         else
                             []
                     Now = now
+                    Clock = clock
                     NewId = Guid.CreateVersion7
                 }
         }
@@ -181,11 +183,12 @@ module UnitOfWork =
         (message: Message)
         (stored: bool)
         (now: DateTimeOffset)
+        (clock: TimeProvider)
         ct
         =
         task {
             let inner = transaction :> IStoreTransaction
-            let! batch = batchFor inner reactor message stored now ct
+            let! batch = batchFor inner reactor message stored now clock ct
 
             if batch.Messages.IsEmpty then
                 return None
@@ -290,7 +293,7 @@ module UnitOfWork =
 
                                 for reactor in reactors do
                                     if List.contains next.Type reactor.Types then
-                                        let! outcome = step transaction reactor next stored now ct
+                                        let! outcome = step transaction reactor next stored now store.Clock ct
 
                                         match outcome with
                                         | Some(unitStep, produced) ->

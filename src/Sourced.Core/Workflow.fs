@@ -31,7 +31,7 @@ type StepStatus =
     | Done of output: JsonElement
     | Waiting of attempt: int * retryAt: DateTimeOffset
     | RetryDue of attempt: int
-    | GaveUp of attempt: int
+    | GaveUp of attempt: int * error: string
     | Sleeping of until: DateTimeOffset
     | Awake
 
@@ -68,7 +68,7 @@ module WorkflowState =
         | Some(StepStatus.Running attempt)
         | Some(StepStatus.Waiting(attempt, _))
         | Some(StepStatus.RetryDue attempt)
-        | Some(StepStatus.GaveUp attempt) -> attempt
+        | Some(StepStatus.GaveUp(attempt, _)) -> attempt
         | _ -> 0
 
     let evolve (state: WorkflowState) (event: WorkflowEvent) : WorkflowState =
@@ -86,7 +86,7 @@ module WorkflowState =
         | WorkflowEvent.StepStarted(step, attempt) -> set step (StepStatus.Running attempt)
         | WorkflowEvent.StepCompleted(step, output) -> set step (StepStatus.Done output)
         | WorkflowEvent.StepFailed(step, attempt, _, _, Some retryAt) -> set step (StepStatus.Waiting(attempt, retryAt))
-        | WorkflowEvent.StepFailed(step, attempt, _, _, None) -> set step (StepStatus.GaveUp attempt)
+        | WorkflowEvent.StepFailed(step, attempt, error, _, None) -> set step (StepStatus.GaveUp(attempt, error))
         | WorkflowEvent.StepRetried step -> set step (StepStatus.RetryDue(attemptOf state step))
         | WorkflowEvent.SleepStarted(step, until) -> set step (StepStatus.Sleeping until)
         | WorkflowEvent.SleepEnded step -> set step StepStatus.Awake
@@ -134,8 +134,10 @@ module internal Payloads =
         let shape = Shapes.shapeOf typeof<'T>
         Json.write (fun writer -> shape.Write writer (box value))
 
+    /// Null reads back as null for reference types: a step may return null.
     let decode<'T> (what: string) (json: JsonElement) : 'T =
         match (Shapes.shapeOf typeof<'T>).Read Strict "" json with
+        | Error _ when json.ValueKind = JsonValueKind.Null && not typeof<'T>.IsValueType -> Unchecked.defaultof<'T>
         | Ok value -> unbox<'T> value
         | Error errors ->
             let problems = errors |> List.map string |> String.concat "; "
@@ -155,41 +157,60 @@ type StepContext
     /// Saves the workflow's context.
     member _.SaveContext(value: 'Context) = save (Payloads.encode value)
 
+/// A step ran out of attempts: raised where the body awaits it, so that the body can compensate (run other
+/// steps); if the body lets it through, the workflow fails with the step's error.
+type StepFailedException(step: string, error: string) =
+    inherit Exception($"Step '{step}' failed for good: {error}")
+    member _.Step = step
+    member _.Error = error
+
 /// Ends one run of a workflow body: it recorded what it did, or it is waiting.
 exception internal WorkflowHalted
 
-/// What a workflow body runs against: the recorded history (steps replay from it), the clock of the batch,
-/// and what this run records. One run records at most one transition, then halts.
-type WorkflowContext internal (state: WorkflowState, now: DateTimeOffset, ct: CancellationToken) =
+/// What a workflow body runs against: the recorded history (steps replay from it), the store's clock, and what
+/// this run records. One run records at most one transition, then halts: every step or sleep reached after a
+/// halt (a body that caught it) halts again without recording anything.
+type WorkflowContext internal (state: WorkflowState, clock: TimeProvider, ct: CancellationToken) =
+    let gate = obj ()
     let occurrences = Dictionary<string, int>()
     let recorded = ResizeArray<WorkflowEvent>()
     let scheduled = ResizeArray<DateTimeOffset * WorkflowEvent>()
     let mutable context = state.Context
-
     let mutable halted = false
+    let mutable runningStep: string option = None
 
     let halt () : 'T =
         halted <- true
         raise WorkflowHalted
 
+    let record (event: WorkflowEvent) = lock gate (fun () -> recorded.Add event)
+
+    let schedule (at: DateTimeOffset) (event: WorkflowEvent) =
+        lock gate (fun () -> scheduled.Add((at, event)))
+
     /// The step's identity: its name, and which use of that name this is in the body (`pay`, `pay#2`, ...):
     /// the same in every process and after every restart, as long as the body is deterministic.
     member internal _.KeyOf(name: string) =
-        if String.IsNullOrWhiteSpace name then
-            invalidArg (nameof name) "A workflow step needs a name."
+        if String.IsNullOrWhiteSpace name || name.Contains '#' then
+            invalidArg (nameof name) $"A workflow step needs a name without '#' (got '{name}')."
 
-        let count =
-            match occurrences.TryGetValue name with
-            | true, count -> count + 1
-            | _ -> 1
+        match runningStep with
+        | Some outer -> invalidOp $"Step '{name}' was started inside step '{outer}'; steps can't be nested."
+        | None -> ()
 
-        occurrences[name] <- count
-        if count = 1 then name else $"{name}#{count}"
+        lock gate (fun () ->
+            let count =
+                match occurrences.TryGetValue name with
+                | true, count -> count + 1
+                | _ -> 1
 
-    /// What this run records: a changed context first, then the transition.
+            occurrences[name] <- count
+            if count = 1 then name else $"{name}#{count}")
+
     /// Whether this run halted (even if the body caught the halt).
     member internal _.Halted = halted
 
+    /// What this run records: a changed context first, then the transition.
     member internal _.Recorded =
         let contextChange =
             match context, state.Context with
@@ -197,15 +218,14 @@ type WorkflowContext internal (state: WorkflowState, now: DateTimeOffset, ct: Ca
             | Some current, _ -> [ WorkflowEvent.ContextUpdated current ]
             | None, _ -> []
 
-        contextChange @ List.ofSeq recorded
+        contextChange @ lock gate (fun () -> List.ofSeq recorded)
 
-    member internal _.Scheduled = List.ofSeq scheduled
-    member internal _.Now = now
+    member internal _.Scheduled = lock gate (fun () -> List.ofSeq scheduled)
     member internal _.State = state
     member _.CancellationToken = ct
 
-    /// The workflow's context as recorded so far (what steps saved).
-    member _.Context: JsonElement option = context
+    member private _.Changed(key: string, was: string, now: string) : 'T =
+        invalidOp $"The workflow's body changed: '{key}' was recorded as a {was} and is now a {now}."
 
     /// Runs (or replays) a step. Its output is recorded, so it never runs again once it completed.
     member internal this.StepAsync
@@ -215,48 +235,55 @@ type WorkflowContext internal (state: WorkflowState, now: DateTimeOffset, ct: Ca
 
         task {
             match Map.tryFind key state.Steps with
+            | _ when halted -> return halt ()
             | Some(StepStatus.Done output) -> return output
+            | Some(StepStatus.GaveUp(_, error)) -> return raise (StepFailedException(key, error))
             | None ->
-                recorded.Add(WorkflowEvent.StepStarted(key, 1))
+                record (WorkflowEvent.StepStarted(key, 1))
                 return halt ()
             | Some(StepStatus.RetryDue attempt) ->
-                recorded.Add(WorkflowEvent.StepStarted(key, attempt + 1))
+                record (WorkflowEvent.StepStarted(key, attempt + 1))
                 return halt ()
             | Some(StepStatus.Running attempt) ->
-                let! outcome =
-                    task {
-                        try
-                            let step =
-                                StepContext(attempt, ct, (fun () -> context), (fun value -> context <- Some value))
-
-                            let! output = run step
-                            return Ok output
-                        with
-                        | :? OperationCanceledException when ct.IsCancellationRequested ->
-                            // NOTE: the worker is stopping: not the step's failure; it runs again later.
-                            return raise (OperationCanceledException ct)
-                        | error -> return Error error
-                    }
+                let! outcome = this.RunStep(key, attempt, run)
 
                 match outcome with
-                | Ok output -> recorded.Add(WorkflowEvent.StepCompleted(key, output))
-                | Error error when attempt < options.Attempts ->
-                    let retryAt = now + StepOptions.delay options attempt
+                | Ok output -> record (WorkflowEvent.StepCompleted(key, output))
+                | Error(error: exn) when attempt < options.Attempts ->
+                    let retryAt = clock.GetUtcNow() + StepOptions.delay options attempt
 
-                    recorded.Add(
+                    record (
                         WorkflowEvent.StepFailed(key, attempt, error.Message, error.GetType().FullName, Some retryAt)
                     )
 
-                    scheduled.Add(retryAt, WorkflowEvent.StepRetried key)
+                    schedule retryAt (WorkflowEvent.StepRetried key)
                 | Error error ->
-                    recorded.Add(WorkflowEvent.StepFailed(key, attempt, error.Message, error.GetType().FullName, None))
-                    recorded.Add(WorkflowEvent.Failed(key, error.Message))
+                    record (WorkflowEvent.StepFailed(key, attempt, error.Message, error.GetType().FullName, None))
 
                 return halt ()
-            | Some(StepStatus.Waiting _)
-            | Some(StepStatus.GaveUp _)
+            | Some(StepStatus.Waiting _) -> return halt ()
             | Some(StepStatus.Sleeping _)
-            | Some StepStatus.Awake -> return halt ()
+            | Some StepStatus.Awake -> return this.Changed(key, "sleep", "step")
+        }
+
+    member private _.RunStep(key: string, attempt: int, run: StepContext -> Task<JsonElement>) =
+        task {
+            runningStep <- Some key
+
+            try
+                try
+                    let step =
+                        StepContext(attempt, ct, (fun () -> context), (fun value -> context <- Some value))
+
+                    let! output = run step
+                    return Ok output
+                with
+                | :? OperationCanceledException when ct.IsCancellationRequested ->
+                    // NOTE: the worker is stopping: not the step's failure; it runs again later.
+                    return raise (OperationCanceledException ct)
+                | error -> return Error error
+            finally
+                runningStep <- None
         }
 
     /// A durable sleep: the workflow goes on once `duration` has passed, counted from the first time this sleep
@@ -266,13 +293,15 @@ type WorkflowContext internal (state: WorkflowState, now: DateTimeOffset, ct: Ca
 
         task {
             match Map.tryFind key state.Steps with
+            | _ when halted -> return halt ()
             | Some StepStatus.Awake -> ()
             | None ->
-                let until = now + duration
-                recorded.Add(WorkflowEvent.SleepStarted(key, until))
-                scheduled.Add(until, WorkflowEvent.SleepEnded key)
+                let until = clock.GetUtcNow() + duration
+                record (WorkflowEvent.SleepStarted(key, until))
+                schedule until (WorkflowEvent.SleepEnded key)
                 return halt ()
-            | Some _ -> return halt ()
+            | Some(StepStatus.Sleeping _) -> return halt ()
+            | Some _ -> return this.Changed(key, "step", "sleep")
         }
 
 /// A durable workflow body: sequential-looking code whose steps are recorded, retried and replayed.
@@ -312,6 +341,20 @@ type WorkflowBuilder() =
                 for item in items do
                     let (Workflow run) = body item
                     do! run context
+            })
+
+    /// `try ... with` in a body: it catches what a step raised for good (`StepFailedException`) and other
+    /// errors, never the halt that ends a run early.
+    member _.TryWith(Workflow body: Workflow<'T>, handler: exn -> Workflow<'T>) : Workflow<'T> =
+        Workflow(fun context ->
+            task {
+                try
+                    return! body context
+                with
+                | WorkflowHalted -> return raise WorkflowHalted
+                | error when not context.Halted ->
+                    let (Workflow recover) = handler error
+                    return! recover context
             })
 
     member _.While(guard: unit -> bool, Workflow body: Workflow<unit>) : Workflow<unit> =

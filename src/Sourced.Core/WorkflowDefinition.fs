@@ -46,6 +46,9 @@ module Workflow =
         if options.Attempts < 1 then
             invalidArg (nameof options) $"Step '{name}' needs at least one attempt."
 
+        if options.Backoff < TimeSpan.Zero || options.MaxBackoff < TimeSpan.Zero then
+            invalidArg (nameof options) $"Step '{name}' has a negative backoff."
+
         task {
             let! output =
                 context.StepAsync(
@@ -79,10 +82,6 @@ module Workflow =
     /// A durable sleep, through a scheduled message: it survives restarts.
     let sleep (name: string) (duration: TimeSpan) : Workflow<unit> =
         Workflow(fun context -> task { do! context.SleepAsync(name, duration) })
-
-    /// The context that steps saved so far (None at first).
-    let context<'Context> : Workflow<'Context option> =
-        Workflow(fun context -> Task.FromResult(context.Context |> Option.map (decode<'Context> "workflow context")))
 
     /// A workflow named `name` (its group, stream prefix and message type prefix).
     let define (name: string) (body: 'Input -> Workflow<'Output>) : WorkflowDefinition<'Input, 'Output> =
@@ -119,6 +118,8 @@ module Workflow =
                     return context.Recorded @ [ WorkflowEvent.Completed(encode output) ], context.Scheduled
             with
             | _ when context.Halted -> return context.Recorded, context.Scheduled
+            | :? StepFailedException as failed ->
+                return context.Recorded @ [ WorkflowEvent.Failed(failed.Step, failed.Error) ], context.Scheduled
             | :? OperationCanceledException when context.CancellationToken.IsCancellationRequested ->
                 return raise (OperationCanceledException context.CancellationToken)
             | error -> return context.Recorded @ [ WorkflowEvent.Failed("", error.Message) ], context.Scheduled
@@ -174,7 +175,7 @@ module Workflow =
 
                 match state.Status with
                 | WorkflowStatus.Running ->
-                    let! recorded, scheduled = runBody definition (WorkflowContext(state, batch.Now, ct))
+                    let! recorded, scheduled = runBody definition (WorkflowContext(state, batch.Clock, ct))
 
                     return
                         {

@@ -38,6 +38,7 @@ let batchOf (group: string) (history: Message list) (pending: int) : Batch =
             |> List.map (fun message -> { Message = message; Replaying = false })
         History = history
         Now = fixedNow
+        Clock = TimeProvider.System
         NewId = sequentialIds ()
     }
 
