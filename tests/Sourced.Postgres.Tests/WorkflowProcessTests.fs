@@ -144,6 +144,11 @@ let private killedInsideAStep (store: IMessageStore) : Task<unit> =
 
         Expect.equal output "run: 42" "the run's output"
 
+        Expect.exists
+            survivor.Lines
+            (fun line -> line.StartsWith "reclaimed ")
+            "the survivor freed the killed process's claim once its lease expired"
+
         Expect.equal
             (runs |> List.map (fun run -> run.Step, run.Process, run.Outcome))
             [
@@ -169,7 +174,7 @@ let private killedInsideAStep (store: IMessageStore) : Task<unit> =
             "the run's stream records each step's start and completion once"
     }
 
-/// Runs whose step runs overlap in time, with the overlapping pair; none may.
+/// Pairs of step runs of one workflow run that overlap in time; none may.
 let private overlapping (runs: StepRun list) =
     runs
     |> List.groupBy (fun run -> run.Key)
@@ -229,7 +234,14 @@ let private sharedByTwo (store: IMessageStore) : Task<unit> =
             [ for job in jobs -> $"{job.Key}: {(job.Number + 1) * 2}" ]
             "every run's output"
 
-        Expect.isEmpty (overlapping runs) "step runs of one workflow run that overlap in time"
+        let leases =
+            one.Lines @ two.Lines
+            |> List.filter (fun line -> line.StartsWith "reclaimed" || line.StartsWith "claim lost")
+
+        Expect.equal
+            (overlapping runs)
+            []
+            $"step runs of one workflow run that overlap in time (expired leases reported: %A{leases})"
 
         let completed =
             runs
