@@ -14,6 +14,7 @@ let all =
             PostgresTests.tests
             GapTests.tests
             MultiProcessTests.tests
+            WorkflowProcessTests.tests
         ]
 
 [<EntryPoint>]

@@ -193,6 +193,62 @@ let postgres (schema: string) (name: string) (hold: TimeSpan) =
         say "stopped"
     }
 
+/// `workflow <schema> <name> <hold step|none>`: the workflow `Relay.definition` on the PostgreSQL store in
+/// `schema` (installed by the caller, with `Relay.createStepRuns`), recording its step runs as process `name`,
+/// with quick heartbeats and promotions and a short lease; the body of step `hold`, if one is named, never ends
+/// on its own. Runs until SIGTERM or killed.
+let workflow (schema: string) (name: string) (hold: string option) =
+    task {
+        use dataSource =
+            NpgsqlDataSource.Create(Environment.GetEnvironmentVariable ConnectionVariable)
+
+        let store =
+            new PostgresStore(
+                dataSource,
+                { PostgresOptions.defaults with
+                    Schema = schema
+                }
+            )
+
+        let runs: Relay.StepRuns =
+            {
+                DataSource = dataSource
+                Schema = schema
+                Process = name
+                Hold = hold
+            }
+
+        let runtime =
+            new Runtime(
+                store,
+                [ Workflow.toReactor (Relay.definition runs) ],
+                { RuntimeOptions.defaults with
+                    Workers = 2
+                    Name = name
+                    HeartbeatInterval = TimeSpan.FromMilliseconds 200.0
+                    StaleAfter = TimeSpan.FromSeconds 3.0
+                    CatchUpInterval = TimeSpan.FromSeconds 1.0
+                    PromoteInterval = TimeSpan.FromMilliseconds 100.0
+                }
+            )
+
+        use _ =
+            runtime.Subscribe(function
+                | RuntimeEvent.Started _ -> say "ready"
+                | RuntimeEvent.BatchCompleted(_, stream, count) -> say $"committed {stream} {count}"
+                | RuntimeEvent.ClaimLost(_, stream) -> say $"claim lost {stream}"
+                | RuntimeEvent.Conflicted(_, stream) -> say $"conflicted {stream}"
+                | RuntimeEvent.Reclaimed count -> say $"reclaimed {count}"
+                | RuntimeEvent.Retrying(failure, _) -> say $"retrying: {failure.Error.Message}"
+                | RuntimeEvent.GroupStopped failure -> say $"stopped group: {failure.Error.Message}"
+                | RuntimeEvent.Trouble(operation, error) -> say $"trouble {operation}: {error.Message}"
+                | _ -> ())
+
+        do! Supervisor.runAsync runtime (TimeSpan.FromSeconds 30.0)
+        do! (store :> IAsyncDisposable).DisposeAsync()
+        say "stopped"
+    }
+
 [<EntryPoint>]
 let main argv =
     match argv with
@@ -202,11 +258,18 @@ let main argv =
     | [| "postgres"; schema; name; hold |] ->
         (postgres schema name (TimeSpan.FromMilliseconds(float hold))).GetAwaiter().GetResult()
         0
+    | [| "workflow"; schema; name; hold |] ->
+        (workflow schema name (if hold = "none" then None else Some hold)).GetAwaiter().GetResult()
+        0
     | _ ->
         eprintfn "usage: Sourced.TestWorker memory-slow <messages> <delay ms>"
 
         eprintfn
             "       Sourced.TestWorker postgres <schema> <name> <hold ms>   (connection string in %s)"
+            ConnectionVariable
+
+        eprintfn
+            "       Sourced.TestWorker workflow <schema> <name> <hold step|none>   (connection string in %s)"
             ConnectionVariable
 
         2
