@@ -183,7 +183,8 @@ type WorkflowContext internal (state: WorkflowState, clock: TimeProvider, ct: Ca
         halted <- true
         raise WorkflowHalted
 
-    let record (event: WorkflowEvent) = lock gate (fun () -> recorded.Add event)
+    let record (event: WorkflowEvent) =
+        lock gate (fun () -> recorded.Add event)
 
     let schedule (at: DateTimeOffset) (event: WorkflowEvent) =
         lock gate (fun () -> scheduled.Add((at, event)))

@@ -175,7 +175,8 @@ module Workflow =
 
                 match state.Status with
                 | WorkflowStatus.Running ->
-                    let! recorded, scheduled = runBody definition (WorkflowContext(state, batch.Clock, ct))
+                    let! recorded, scheduled =
+                        runBody definition (WorkflowContext(state, batch.Clock, ct))
 
                     return
                         {

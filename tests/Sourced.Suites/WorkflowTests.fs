@@ -418,7 +418,14 @@ let edges (create: TimeProvider -> Task<IMessageStore>) =
 
                     Expect.equal
                         types
-                        [ "started"; "step_started"; "step_failed"; "step_started"; "step_completed"; "completed" ]
+                        [
+                            "started"
+                            "step_started"
+                            "step_failed"
+                            "step_started"
+                            "step_completed"
+                            "completed"
+                        ]
                         "events"
                 })
 
@@ -439,74 +446,90 @@ let edges (create: TimeProvider -> Task<IMessageStore>) =
                     Expect.equal output "true" "null came back"
                 })
 
-            onSystemClock "step names with '#' are refused and a body whose step became a sleep fails, saying so" (fun store ->
-                task {
-                    let hashed =
-                        Workflow.define "hashed" (fun (_: string) ->
-                            workflow {
-                                let! value = Workflow.step "pay#2" (fun _ -> Task.FromResult 1)
-                                return value
-                            })
+            onSystemClock
+                "step names with '#' are refused and a body whose step became a sleep fails, saying so"
+                (fun store ->
+                    task {
+                        let hashed =
+                            Workflow.define "hashed" (fun (_: string) ->
+                                workflow {
+                                    let! value = Workflow.step "pay#2" (fun _ -> Task.FromResult 1)
+                                    return value
+                                })
 
-                    let changed =
-                        Workflow.define "changed" (fun (_: string) ->
-                            workflow {
-                                let! value = Workflow.step "pause" (fun _ -> Task.FromResult 1)
-                                return value
-                            })
+                        let changed =
+                            Workflow.define "changed" (fun (_: string) ->
+                                workflow {
+                                    let! value = Workflow.step "pause" (fun _ -> Task.FromResult 1)
+                                    return value
+                                })
 
-                    let! hashedRun = Workflow.startAsync store hashed "x" ct
-                    let started = Workflow.startMessage changed "x"
+                        let! hashedRun = Workflow.startAsync store hashed "x" ct
+                        let started = Workflow.startMessage changed "x"
 
-                    let recorded =
-                        [ started; Codec.message changed.Events started.StreamId (WorkflowEvent.SleepStarted("pause", fixedNow)) ]
-                        |> List.mapi (fun index message -> { message with Seq = int64 index + 1L })
+                        let recorded =
+                            [
+                                started
+                                Codec.message
+                                    changed.Events
+                                    started.StreamId
+                                    (WorkflowEvent.SleepStarted("pause", fixedNow))
+                            ]
+                            |> List.mapi (fun index message -> { message with Seq = int64 index + 1L })
 
-                    let! _ = store.AppendAsync(started.StreamId, 0L, recorded, ct)
+                        let! _ = store.AppendAsync(started.StreamId, 0L, recorded, ct)
 
-                    let! _ = Drain.runAsync store [ Workflow.toReactor hashed; Workflow.toReactor changed ] ct
-                    let! hashedState = Workflow.stateAsync store hashed hashedRun ct
-                    let! changedState = Workflow.stateAsync store changed started.StreamId ct
+                        let! _ =
+                            Drain.runAsync store [ Workflow.toReactor hashed; Workflow.toReactor changed ] ct
 
-                    match hashedState.Status, changedState.Status with
-                    | WorkflowStatus.Failed(_, hashError), WorkflowStatus.Failed(_, changeError) ->
-                        Expect.stringContains hashError "without '#'" "hash"
-                        Expect.stringContains changeError "'pause' was recorded as a sleep and is now a step" "change"
-                    | other -> failtestf "expected two failures, got %A" other
-                })
+                        let! hashedState = Workflow.stateAsync store hashed hashedRun ct
+                        let! changedState = Workflow.stateAsync store changed started.StreamId ct
 
-            onManualClock "a retry waits its backoff from when the step failed, not from when it started" (fun clock store ->
-                task {
-                    let slow =
-                        Workflow.define "slow" (fun (_: string) ->
-                            workflow {
-                                let! value =
-                                    Workflow.stepWith
-                                        { StepOptions.defaults with
-                                            Backoff = TimeSpan.FromSeconds 10.0
-                                        }
-                                        "call"
-                                        (fun _ ->
-                                            clock.Advance(TimeSpan.FromSeconds 30.0)
-                                            Task.FromException<int>(TimeoutException "timed out after 30 s"))
+                        match hashedState.Status, changedState.Status with
+                        | WorkflowStatus.Failed(_, hashError), WorkflowStatus.Failed(_, changeError) ->
+                            Expect.stringContains hashError "without '#'" "hash"
 
-                                return value
-                            })
+                            Expect.stringContains
+                                changeError
+                                "'pause' was recorded as a sleep and is now a step"
+                                "change"
+                        | other -> failtestf "expected two failures, got %A" other
+                    })
 
-                    let! streamId = Workflow.startAsync store slow "x" ct
+            onManualClock
+                "a retry waits its backoff from when the step failed, not from when it started"
+                (fun clock store ->
+                    task {
+                        let slow =
+                            Workflow.define "slow" (fun (_: string) ->
+                                workflow {
+                                    let! value =
+                                        Workflow.stepWith
+                                            { StepOptions.defaults with
+                                                Backoff = TimeSpan.FromSeconds 10.0
+                                            }
+                                            "call"
+                                            (fun _ ->
+                                                clock.Advance(TimeSpan.FromSeconds 30.0)
+                                                Task.FromException<int>(TimeoutException "timed out after 30 s"))
 
-                    do! drain store slow
-                    let! events = eventsOf store slow streamId
+                                    return value
+                                })
 
-                    let retryAt =
-                        events
-                        |> List.pick (fun event ->
-                            match event with
-                            | WorkflowEvent.StepFailed(_, _, _, _, retryAt) -> retryAt
-                            | _ -> None)
+                        let! streamId = Workflow.startAsync store slow "x" ct
 
-                    Expect.equal retryAt (fixedNow + TimeSpan.FromSeconds 40.0) "30 s of work, then 10 s"
-                })
+                        do! drain store slow
+                        let! events = eventsOf store slow streamId
+
+                        let retryAt =
+                            events
+                            |> List.pick (fun event ->
+                                match event with
+                                | WorkflowEvent.StepFailed(_, _, _, _, retryAt) -> retryAt
+                                | _ -> None)
+
+                        Expect.equal retryAt (fixedNow + TimeSpan.FromSeconds 40.0) "30 s of work, then 10 s"
+                    })
         ]
 
 let workers (create: TimeProvider -> Task<IMessageStore>) =
@@ -547,7 +570,11 @@ let workers (create: TimeProvider -> Task<IMessageStore>) =
 
 /// Every workflow test, each on a fresh store made by `create`.
 let tests (name: string) (create: TimeProvider -> Task<IMessageStore>) : Test =
-    testList "workflows" [ testList name [ recording create; retries create; edges create; workers create ] ]
+    testList
+        "workflows"
+        [
+            testList name [ recording create; retries create; edges create; workers create ]
+        ]
 
 let memory =
     tests "memory store" (fun clock -> Task.FromResult(MemoryStore(clock) :> IMessageStore))
