@@ -7,8 +7,9 @@ open System.Threading.Tasks
 open Sourced
 
 /// What a C# workflow body runs against: `await run.Step("book_flight", ct => flights.BookAsync(...))`,
-/// `await run.Sleep("cool_off", TimeSpan.FromHours(1))`. Don't catch every exception around a step: a step
-/// that has not completed yet ends the body for now by throwing, and the body runs again later.
+/// `await run.Sleep("cool_off", TimeSpan.FromHours(1))`. A step that has not completed yet ends the body for now
+/// by throwing (a catch-all around it can't go on: later steps throw too); a step out of attempts throws
+/// `StepFailedException`, which the body may catch to compensate.
 [<Sealed>]
 type WorkflowRun internal (context: WorkflowContext) =
 
@@ -61,6 +62,10 @@ type WorkflowRun internal (context: WorkflowContext) =
 
     /// A durable sleep: the body goes on once `duration` has passed since it first got here.
     member _.Sleep(name: string, duration: TimeSpan) : Task = context.SleepAsync(name, duration)
+
+    /// The run's id (its stream): with the step name, an idempotency key for a step's side effect (a step runs
+    /// at least once: again if its process died before its outcome was recorded).
+    member _.Id: string = context.RunId
 
     /// Cancelled when the worker stops.
     member _.CancellationToken: CancellationToken = context.CancellationToken

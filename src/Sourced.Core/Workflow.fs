@@ -146,7 +146,22 @@ module internal Payloads =
 /// What a running step gets: its attempt number, a cancellation token, and the workflow's context, which it can
 /// update as it makes progress (recorded with the step's outcome, even when it fails).
 type StepContext
-    internal (attempt: int, ct: CancellationToken, read: unit -> JsonElement option, save: JsonElement -> unit) =
+    internal
+    (
+        runId: string,
+        key: string,
+        attempt: int,
+        ct: CancellationToken,
+        read: unit -> JsonElement option,
+        save: JsonElement -> unit
+    ) =
+    /// The run's stream id: with `StepKey`, an idempotency key for the step's side effect (a step runs at least
+    /// once: again if its process died before its outcome was recorded).
+    member _.RunId = runId
+
+    /// The step's key in its run (`pay`, `pay#2`).
+    member _.StepKey = key
+
     member _.Attempt = attempt
     member _.CancellationToken = ct
 
@@ -170,7 +185,7 @@ exception internal WorkflowHalted
 /// What a workflow body runs against: the recorded history (steps replay from it), the store's clock, and what
 /// this run records. One run records at most one transition, then halts: every step or sleep reached after a
 /// halt (a body that caught it) halts again without recording anything.
-type WorkflowContext internal (state: WorkflowState, clock: TimeProvider, ct: CancellationToken) =
+type WorkflowContext internal (state: WorkflowState, runId: string, clock: TimeProvider, ct: CancellationToken) =
     let gate = obj ()
     let occurrences = Dictionary<string, int>()
     let recorded = ResizeArray<WorkflowEvent>()
@@ -225,6 +240,9 @@ type WorkflowContext internal (state: WorkflowState, clock: TimeProvider, ct: Ca
     member internal _.State = state
     member _.CancellationToken = ct
 
+    /// The run's stream id.
+    member _.RunId = runId
+
     member private _.Changed(key: string, was: string, now: string) : 'T =
         invalidOp $"The workflow's body changed: '{key}' was recorded as a {was} and is now a {now}."
 
@@ -274,7 +292,7 @@ type WorkflowContext internal (state: WorkflowState, clock: TimeProvider, ct: Ca
             try
                 try
                     let step =
-                        StepContext(attempt, ct, (fun () -> context), (fun value -> context <- Some value))
+                        StepContext(runId, key, attempt, ct, (fun () -> context), (fun value -> context <- Some value))
 
                     let! output = run step
                     return Ok output

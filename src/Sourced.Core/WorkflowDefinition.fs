@@ -176,7 +176,7 @@ module Workflow =
                 match state.Status with
                 | WorkflowStatus.Running ->
                     let! recorded, scheduled =
-                        runBody definition (WorkflowContext(state, batch.Clock, ct))
+                        runBody definition (WorkflowContext(state, batch.StreamId, batch.Clock, ct))
 
                     return
                         {

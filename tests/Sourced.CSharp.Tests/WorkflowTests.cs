@@ -121,4 +121,66 @@ public class WorkflowTests
 
         Assert.Equal("FL-Lima", output.GetProperty("flight").GetString());
     }
+
+    [Fact]
+    public async Task A_catch_all_around_a_step_does_not_let_later_steps_run_before_it_completed()
+    {
+        var store = EventStore.InMemory();
+        var calls = new Calls();
+        var payment = new Workflow<string, string>("payment", async (run, order) =>
+        {
+            try
+            {
+                await run.Step("charge", ct => Task.FromResult(calls.Add("charge")));
+                return "charged";
+            }
+            catch (Exception)
+            {
+                await run.Step("refund", ct => Task.FromResult(calls.Add("refund")));
+                return "refunded";
+            }
+        });
+
+        var output = await RunByDrainingAsync(store, payment, "order-1");
+
+        Assert.Equal("charged", output);
+        Assert.Equal((1, 0), (calls.Count("charge"), calls.Count("refund")));
+    }
+
+    [Fact]
+    public async Task A_step_out_of_attempts_can_be_caught_to_compensate()
+    {
+        var store = EventStore.InMemory();
+        var calls = new Calls();
+        var payment = new Workflow<string, string>("payment", async (run, order) =>
+        {
+            try
+            {
+                await run.Step("charge", ct => Task.FromException<int>(new InvalidOperationException("card declined")), attempts: 1);
+                return "charged";
+            }
+            catch (StepFailedException failed)
+            {
+                await run.Step("release_stock", ct => Task.FromResult(calls.Add("release_stock")));
+                return $"released ({failed.Error}) for {run.Id.Split('-')[0]}";
+            }
+        });
+
+        var output = await RunByDrainingAsync(store, payment, "order-1");
+
+        Assert.Equal("released (card declined) for payment", output);
+        Assert.Equal(1, calls.Count("release_stock"));
+    }
+
+    [Fact]
+    public async Task A_step_started_inside_another_step_is_refused()
+    {
+        var store = EventStore.InMemory();
+        var nested = new Workflow<string, string>("nested", async (run, _) =>
+            await run.Step("outer", async ct => await run.Step("inner", c => Task.FromResult("x")), attempts: 1));
+
+        var failed = await Assert.ThrowsAsync<WorkflowFailedException>(() => RunByDrainingAsync(store, nested, "x"));
+
+        Assert.Contains("Step 'inner' was started inside step 'outer'", failed.Message);
+    }
 }
