@@ -151,9 +151,15 @@ let holding (hold: TimeSpan) (message: Message) (ct: CancellationToken) : Task =
     say $"inside {message.StreamId} {message.Seq}"
     Task.Delay(hold, ct)
 
-/// `postgres <schema> <name> <hold ms>`: two workers of group "effects" on the PostgreSQL store in `schema`
-/// (installed by the caller), with quick heartbeats and a short lease; runs until SIGTERM or killed.
-let postgres (schema: string) (name: string) (hold: TimeSpan) =
+/// Runs the reactors that `reactorsOf` makes on the PostgreSQL store in `schema` (installed by the caller) as
+/// process `name`: two workers, quick heartbeats, promotions and catch-up, a lease of `staleAfter`; says what the
+/// runtime reports; runs until SIGTERM or killed.
+let private serve
+    (schema: string)
+    (name: string)
+    (staleAfter: TimeSpan)
+    (reactorsOf: NpgsqlDataSource -> Reactor list)
+    =
     task {
         use dataSource =
             NpgsqlDataSource.Create(Environment.GetEnvironmentVariable ConnectionVariable)
@@ -169,64 +175,12 @@ let postgres (schema: string) (name: string) (hold: TimeSpan) =
         let runtime =
             new Runtime(
                 store,
-                [ effects schema name (holding hold) ],
+                reactorsOf dataSource,
                 { RuntimeOptions.defaults with
                     Workers = 2
                     Name = name
                     HeartbeatInterval = TimeSpan.FromMilliseconds 200.0
-                    StaleAfter = TimeSpan.FromSeconds 2.0
-                    CatchUpInterval = TimeSpan.FromSeconds 1.0
-                }
-            )
-
-        use _ =
-            runtime.Subscribe(function
-                | RuntimeEvent.Started _ -> say "ready"
-                | RuntimeEvent.BatchCompleted(_, stream, count) -> say $"committed {stream} {count}"
-                | RuntimeEvent.Reclaimed count -> say $"reclaimed {count}"
-                | RuntimeEvent.GroupStopped failure -> say $"stopped group: {failure.Error.Message}"
-                | RuntimeEvent.Trouble(operation, error) -> say $"trouble {operation}: {error.Message}"
-                | _ -> ())
-
-        do! Supervisor.runAsync runtime (TimeSpan.FromSeconds 30.0)
-        do! (store :> IAsyncDisposable).DisposeAsync()
-        say "stopped"
-    }
-
-/// `workflow <schema> <name> <hold step|none>`: the workflow `Relay.definition` on the PostgreSQL store in
-/// `schema` (installed by the caller, with `Relay.createStepRuns`), recording its step runs as process `name`,
-/// with quick heartbeats and promotions and a short lease; the body of step `hold`, if one is named, never ends
-/// on its own. Runs until SIGTERM or killed.
-let workflow (schema: string) (name: string) (hold: string option) =
-    task {
-        use dataSource =
-            NpgsqlDataSource.Create(Environment.GetEnvironmentVariable ConnectionVariable)
-
-        let store =
-            new PostgresStore(
-                dataSource,
-                { PostgresOptions.defaults with
-                    Schema = schema
-                }
-            )
-
-        let runs: Relay.StepRuns =
-            {
-                DataSource = dataSource
-                Schema = schema
-                Process = name
-                Hold = hold
-            }
-
-        let runtime =
-            new Runtime(
-                store,
-                [ Workflow.toReactor (Relay.definition runs) ],
-                { RuntimeOptions.defaults with
-                    Workers = 2
-                    Name = name
-                    HeartbeatInterval = TimeSpan.FromMilliseconds 200.0
-                    StaleAfter = TimeSpan.FromSeconds 3.0
+                    StaleAfter = staleAfter
                     CatchUpInterval = TimeSpan.FromSeconds 1.0
                     PromoteInterval = TimeSpan.FromMilliseconds 100.0
                 }
@@ -248,6 +202,26 @@ let workflow (schema: string) (name: string) (hold: string option) =
         do! (store :> IAsyncDisposable).DisposeAsync()
         say "stopped"
     }
+
+/// `postgres <schema> <name> <hold ms>`: two workers of group "effects"; each batch holds its transaction open for
+/// `hold` (a 2 s lease).
+let postgres (schema: string) (name: string) (hold: TimeSpan) =
+    serve schema name (TimeSpan.FromSeconds 2.0) (fun _ -> [ effects schema name (holding hold) ])
+
+/// `workflow <schema> <name> <hold step|none>`: the workflow `Relay.definition`, recording its step runs (in the
+/// table `Relay.createStepRuns` made) as process `name`; the body of step `hold`, if one is named, never ends on
+/// its own (a 3 s lease).
+let workflow (schema: string) (name: string) (hold: string option) =
+    serve schema name (TimeSpan.FromSeconds 3.0) (fun dataSource ->
+        let runs: Relay.StepRuns =
+            {
+                DataSource = dataSource
+                Schema = schema
+                Process = name
+                Hold = hold
+            }
+
+        [ Workflow.toReactor (Relay.definition runs) ])
 
 [<EntryPoint>]
 let main argv =
