@@ -52,13 +52,22 @@ type internal Notifier(dataSource: NpgsqlDataSource, channel: string) =
 
         (appended @ started) |> List.map (fun payload -> origin + "|" + payload)
 
+    /// At most one NOTIFY (one transaction on the server) per this interval.
+    let interval = TimeSpan.FromMilliseconds 25.0
+
     let send () : Task =
         task {
+            let sinceLast = Diagnostics.Stopwatch()
+
             while not stopping.IsCancellationRequested do
                 try
                     let! first = outbox.Reader.ReadAsync(stopping.Token)
-                    // A moment for a burst to gather: one NOTIFY (one transaction on the server) for all of it.
-                    do! Task.Delay(TimeSpan.FromMilliseconds 25.0, stopping.Token)
+
+                    // NOTE: the first notification after a quiet spell goes at once; during a burst, what comes
+                    // within the interval after the last NOTIFY gathers into the next one.
+                    if sinceLast.IsRunning && sinceLast.Elapsed < interval then
+                        do! Task.Delay(interval - sinceLast.Elapsed, stopping.Token)
+
                     let batch = ResizeArray [ first ]
                     let mutable more = Unchecked.defaultof<StoreNotification>
 
@@ -76,7 +85,7 @@ type internal Notifier(dataSource: NpgsqlDataSource, channel: string) =
                         notify.BatchCommands.Add command
 
                     let! _ = notify.ExecuteNonQueryAsync(stopping.Token)
-                    ()
+                    sinceLast.Restart()
                 with
                 | :? OperationCanceledException -> ()
                 | _ ->
