@@ -13,7 +13,8 @@ let scenarios: (string * (bool -> Task<Figure list>)) list =
     [
         "in-memory", InMemory.run
         "postgres-append", PostgresAppend.run
-        "postgres-claims", PostgresClaims.run
+        "scale", PostgresScale.run
+        "latency", PostgresLatency.run
     ]
 
 let private value (figure: Figure) =

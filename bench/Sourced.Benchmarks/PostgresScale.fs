@@ -1,9 +1,11 @@
-/// Postgres claims scenario: the latency of a claim (`ClaimAsync`: discovery and claim in one round trip) and of a
+/// Postgres scale scenario: the latency of a claim (`ClaimAsync`: discovery and claim in one round trip) and of a
 /// cycle of claim + acknowledging `CompleteAsync` (a handled batch with no actions), with 10k, 100k and 1M streams
 /// pending for one consumer group: most streams pending is the worst case for the claim's index. Each size has a
 /// schema of its own, seeded with set-based SQL (checked against what the store's own discovery records), and the
 /// sizes take turns so that a noisy machine slows them alike. "Claim alone" is the `ClaimAsync` part of each cycle.
-module Sourced.Benchmarks.PostgresClaims
+/// Then the memory the pending streams use: the store's tables per 100k streams, and the worker's managed heap
+/// before and after claiming at each size (the store keeps no per-stream state in memory).
+module Sourced.Benchmarks.PostgresScale
 
 open System
 open System.Diagnostics
@@ -15,7 +17,7 @@ open Sourced.Postgres
 open Sourced.Benchmarks.Measure
 
 let private ct = CancellationToken.None
-let private scenario = "postgres-claims"
+let private scenario = "scale"
 let private group = "bench-claims"
 let private messageType = "Seeded"
 
@@ -263,6 +265,108 @@ let private figures (sizes: Size list) : Figure list =
                     yield at size |> against baseline
     ]
 
+/// Bytes of each of the store's tables in a schema, with its indexes and TOAST, as seeded and vacuumed.
+let private tableBytesAsync (dataSource: NpgsqlDataSource) (schema: string) : Task<(string * int64) list> =
+    task {
+        let tables = Postgres.tables schema
+
+        let! sizes =
+            [
+                "messages", tables.Messages
+                "streams", tables.Streams
+                "offsets (the group's)", tables.Offsets
+            ]
+            |> List.map (fun (what, table) ->
+                task {
+                    let! bytes =
+                        Postgres.scalarAsync<int64> dataSource $"SELECT pg_total_relation_size('{table}')"
+
+                    return what, bytes
+                })
+            |> Task.WhenAll
+
+        return List.ofArray sizes
+    }
+
+/// Each table's MB per 100k streams at each size, against the smallest size's.
+let private tableFigures (tableBytes: (int * (string * int64) list) list) : Figure list =
+    let at (streams: int) (what: string) (bytes: int64) =
+        { latency
+              scenario
+              $"database: {what}, {label streams} streams pending, per 100k streams"
+              (float bytes / 1048576.0 / (float streams / 100_000.0)) with
+            Unit = "MB"
+        }
+
+    let smallest, baselines = tableBytes.Head
+
+    [
+        for what, bytes in baselines do
+            let baseline = at smallest what bytes
+            yield baseline
+
+            for streams, sizes in tableBytes.Tail do
+                yield
+                    at streams what (sizes |> List.find (fst >> (=) what) |> snd)
+                    |> against baseline
+    ]
+
+/// Live managed bytes after a full blocking collection.
+let private liveBytes () =
+    GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, true, true)
+    GC.WaitForPendingFinalizers()
+    GC.GetTotalMemory true
+
+/// The worker's managed heap before and after a turn of claims at each size, smallest first, and its working set
+/// after: a store that kept state per stream would grow with the number of streams pending.
+let private memoryAsync (budget: TimeSpan) (sizes: Size list) : Task<Figure list> =
+    task {
+        let measured = ResizeArray()
+
+        for size in sizes do
+            let first = size.Next
+            let before = liveBytes ()
+            do! turnAsync budget size 200 false
+            let after = liveBytes ()
+            use proc = Process.GetCurrentProcess()
+            measured.Add(size, size.Next - first, before, after, proc.WorkingSet64)
+
+        let mb (bytes: int64) = float bytes / 1048576.0
+
+        let megabytes name value =
+            { latency scenario name value with
+                Unit = "MB"
+            }
+
+        let at (size, cycles, _, after, workingSet) =
+            megabytes
+                $"worker: managed heap after {cycles} claims + completes at {label size.Streams} pending (live, full GC)"
+                (mb after),
+            megabytes $"worker: working set after them, {label size.Streams} pending" (mb workingSet)
+
+        let heapBaseline, workingSetBaseline = at measured[0]
+
+        return
+            [
+                for index, entry in Seq.indexed measured do
+                    let size, cycles, before, after, _ = entry
+                    let heap, workingSet = at entry
+
+                    if index = 0 then
+                        yield! [ heapBaseline; workingSetBaseline ]
+                    else
+                        yield! [ heap |> against heapBaseline; workingSet |> against workingSetBaseline ]
+
+                    yield
+                        { latency
+                              scenario
+                              $"worker: managed heap growth over the {cycles} claims at {label size.Streams} pending"
+                              (float (after - before) / 1024.0) with
+                            Unit = "KB"
+                        }
+            ]
+    }
+
 let rec private withStoresAsync
     (dataSource: NpgsqlDataSource)
     (schemas: string list)
@@ -306,10 +410,13 @@ let run (quick: bool) : Task<Figure list> =
                     task {
                         let sizes = ResizeArray<Size>()
                         let seeding = ResizeArray<Figure>()
+                        let tableBytes = ResizeArray()
 
                         for (count, schema), store in List.zip (List.zip counts schemas) stores do
                             let store = store :> IMessageStore
                             let! seconds = prepareAsync dataSource schema store count
+                            let! bytes = tableBytesAsync dataSource schema
+                            tableBytes.Add(count, bytes)
 
                             seeding.Add
                                 { latency
@@ -335,6 +442,12 @@ let run (quick: bool) : Task<Figure list> =
                             for offset in 0 .. sizes.Count - 1 do
                                 do! turnAsync budget sizes[(round + offset) % sizes.Count] cyclesPerTurn true
 
-                        return List.ofSeq seeding @ figures (List.ofSeq sizes)
+                        let! memory = memoryAsync budget (List.ofSeq sizes)
+
+                        return
+                            List.ofSeq seeding
+                            @ figures (List.ofSeq sizes)
+                            @ tableFigures (List.ofSeq tableBytes)
+                            @ memory
                     }))
     }
