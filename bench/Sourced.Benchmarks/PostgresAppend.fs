@@ -134,7 +134,7 @@ let private single (dataSource: NpgsqlDataSource) (quick: bool) (rounds: int) : 
                     marten dataSource martenStore $"{label}: Marten Quick append" MartenAppend.append
                 ]
 
-            let streams = if quick then 20 else 30
+            let streams = if quick then 12 else 30
             let! rates = contest rounds 10 contenders (concurrent 1 streams 5 1)
             return report contenders rates 0 1 0.85
         })
@@ -229,7 +229,7 @@ let private optimistic (dataSource: NpgsqlDataSource) (quick: bool) (rounds: int
                     marten dataSource martenStore $"{label}: Marten Quick append" MartenAppend.appendExpected
                 ]
 
-            let streams = if quick then 20 else 30
+            let streams = if quick then 12 else 30
             let! rates = contest rounds 10 contenders (existing streams 5)
 
             for contender in contenders do
