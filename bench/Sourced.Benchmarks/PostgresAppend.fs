@@ -119,8 +119,8 @@ let private withContenders dataSource (purposes: string list) work =
             MartenAppend.withStoreAsync dataSource (List.head purposes + "_marten") (fun martenStore ->
                 work (schemas |> List.map Postgres.tables) (store :> IMessageStore) martenStore)))
 
-/// One event per append, one writer: the store against one raw statement per event (and, to tell where the
-/// store's time goes, the same raw statement in an explicit transaction, which is how the store runs it).
+/// One event per append, one writer: the store against one raw statement per event (and, to tell what a second
+/// round trip costs, the same raw statement in an explicit transaction, which is how Marten commits).
 let private single (dataSource: NpgsqlDataSource) (quick: bool) (rounds: int) : Task<Figure list> =
     withContenders dataSource [ "single_raw"; "single_rawtx"; "single_store" ] (fun tables store martenStore ->
         task {
