@@ -79,7 +79,7 @@ let storeIn (dataSource: NpgsqlDataSource) (schema: string) : PostgresStore =
     )
 
 /// Runs `work`, then `cleanup` whether or not `work` failed.
-let private finallyAsync (cleanup: unit -> Task) (work: unit -> Task<'T>) : Task<'T> =
+let finallyAsync (cleanup: unit -> Task) (work: unit -> Task<'T>) : Task<'T> =
     task {
         let! outcome =
             task {

@@ -12,7 +12,7 @@ open Sourced.Benchmarks.Measure
 let scenarios: (string * (bool -> Task<Figure list>)) list =
     [
         "in-memory", InMemory.run
-        "postgres-append", PostgresAppend.run
+        "append", PostgresAppend.run
         "scale", PostgresScale.run
         "latency", PostgresLatency.run
     ]
