@@ -14,6 +14,7 @@ let scenarios: (string * (bool -> Task<Figure list>)) list =
         "in-memory", InMemory.run
         "postgres-append", PostgresAppend.run
         "postgres-claims", PostgresClaims.run
+        "catch-up", CatchUp.run
     ]
 
 let private value (figure: Figure) =
