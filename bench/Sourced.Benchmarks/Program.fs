@@ -15,6 +15,7 @@ let scenarios: (string * (bool -> Task<Figure list>)) list =
         "append", PostgresAppend.run
         "scale", PostgresScale.run
         "latency", PostgresLatency.run
+        "catch-up", CatchUp.run
     ]
 
 let private value (figure: Figure) =

@@ -1,0 +1,99 @@
+/// Diagnostics for the runtime scenarios: a store that counts and times the claims and completions passing through
+/// it, and how many store calls were in flight at once (how many workers were busy).
+module Sourced.Benchmarks.StoreProbe
+
+open System
+open System.Diagnostics
+open Sourced
+
+/// What passed through a probed store.
+type Counts() =
+    member val Claims = 0L with get, set
+    member val EmptyClaims = 0L with get, set
+    member val ClaimedMessages = 0L with get, set
+    member val ClaimTicks = 0L with get, set
+    member val Completions = 0L with get, set
+    member val CompletionTicks = 0L with get, set
+    member val InFlight = 0 with get, set
+    member val MostInFlight = 0 with get, set
+
+    member counts.Enter() =
+        lock counts (fun () ->
+            counts.InFlight <- counts.InFlight + 1
+            counts.MostInFlight <- max counts.MostInFlight counts.InFlight)
+
+    member counts.Leave() =
+        lock counts (fun () -> counts.InFlight <- counts.InFlight - 1)
+
+    override counts.ToString() =
+        let ms (ticks: int64) (calls: int64) =
+            float ticks * 1000.0 / float Stopwatch.Frequency / float (max 1L calls)
+
+        let taken = counts.Claims - counts.EmptyClaims
+
+        $"{counts.Claims} claims ({counts.EmptyClaims} empty, {float counts.ClaimedMessages / float (max 1L taken):F1} messages each, {ms counts.ClaimTicks counts.Claims:F2} ms mean), {counts.Completions} completions ({ms counts.CompletionTicks counts.Completions:F2} ms mean), at most {counts.MostInFlight} store calls at once"
+
+let private timed (counts: Counts) (work: unit -> Threading.Tasks.Task<'T>) (record: int64 -> 'T -> unit) =
+    task {
+        counts.Enter()
+        let started = Stopwatch.GetTimestamp()
+        let! result = work ()
+        let ticks = Stopwatch.GetTimestamp() - started
+        counts.Leave()
+        lock counts (fun () -> record ticks result)
+        return result
+    }
+
+/// `store`, counting its claims and completions into `counts`.
+let probe (counts: Counts) (store: IMessageStore) : IMessageStore =
+    { new IMessageStore with
+        member _.Clock = store.Clock
+
+        member _.AppendAsync(streamId, expectedSeq, messages, ct) =
+            store.AppendAsync(streamId, expectedSeq, messages, ct)
+
+        member _.AppendNextAsync(messages, ct) = store.AppendNextAsync(messages, ct)
+
+        member _.ReadStreamAsync(streamId, after, upTo, ct) =
+            store.ReadStreamAsync(streamId, after, upTo, ct)
+
+        member _.ReadCorrelationAsync(correlationId, ct) =
+            store.ReadCorrelationAsync(correlationId, ct)
+
+        member _.ReadLogAsync(after, limit, ct) = store.ReadLogAsync(after, limit, ct)
+        member _.ScheduleAsync(at, messages, ct) = store.ScheduleAsync(at, messages, ct)
+        member _.PromoteDueAsync ct = store.PromoteDueAsync ct
+        member _.RegisterGroupAsync(group, ct) = store.RegisterGroupAsync(group, ct)
+
+        member _.StopGroupAsync(group, reason, error, ct) =
+            store.StopGroupAsync(group, reason, error, ct)
+
+        member _.StartGroupAsync(group, ct) = store.StartGroupAsync(group, ct)
+        member _.ResetGroupAsync(group, ct) = store.ResetGroupAsync(group, ct)
+
+        member _.RecordFailureAsync(group, attempt, recovery, error, ct) =
+            store.RecordFailureAsync(group, attempt, recovery, error, ct)
+
+        member _.RetryCountAsync(group, ct) = store.RetryCountAsync(group, ct)
+        member _.GroupStatsAsync ct = store.GroupStatsAsync ct
+
+        member _.ClaimAsync(request, ct) =
+            timed counts (fun () -> store.ClaimAsync(request, ct)) (fun ticks claim ->
+                counts.Claims <- counts.Claims + 1L
+                counts.ClaimTicks <- counts.ClaimTicks + ticks
+
+                match claim with
+                | Some claim -> counts.ClaimedMessages <- counts.ClaimedMessages + int64 claim.Messages.Length
+                | None -> counts.EmptyClaims <- counts.EmptyClaims + 1L)
+
+        member _.CompleteAsync(claim, handled, ct) =
+            timed counts (fun () -> store.CompleteAsync(claim, handled, ct)) (fun ticks _ ->
+                counts.Completions <- counts.Completions + 1L
+                counts.CompletionTicks <- counts.CompletionTicks + ticks)
+
+        member _.ReleaseAsync(claim, ct) = store.ReleaseAsync(claim, ct)
+        member _.HeartbeatAsync(workers, ct) = store.HeartbeatAsync(workers, ct)
+        member _.ReclaimAsync(staleAfter, ct) = store.ReclaimAsync(staleAfter, ct)
+        member _.TransactAsync(work, ct) = store.TransactAsync(work, ct)
+        member _.Subscribe listener = store.Subscribe listener
+    }
