@@ -265,6 +265,11 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                 let! worked = step worker reactor
                 busy <- worked
 
+                // NOTE: a reactor with work is worth another worker: an idle one joins on another stream (the
+                // queue holds at most one entry per worker for it).
+                if worked && rounds = 1 then
+                    wake reactor
+
             if busy && not stopping.IsCancellationRequested then
                 wake reactor
         }

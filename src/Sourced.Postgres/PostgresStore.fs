@@ -297,6 +297,21 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             ()
         }
 
+    /// Whether completing these appends or schedules messages (others may act on them at once, so its commit must
+    /// be durable); acknowledgements and `Sync` writes alone may commit asynchronously.
+    let storesMessages (handled: Handled list) =
+        handled
+        |> List.exists (fun item ->
+            item.Actions
+            |> List.exists (fun action ->
+                match action with
+                | Action.AppendAfter _
+                | Action.AppendNext _
+                | Action.Schedule _ -> true
+                | Action.Ack
+                | Action.Sync _
+                | Action.Retry -> false))
+
     /// A claimed stream with nothing pending any more (processed in a unit, say): point it at its next message.
     let settle (claim: Claim) (ct: CancellationToken) =
         forget claim
@@ -687,17 +702,16 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                                             | Error conflict -> return Error conflict
                                             | Ok None -> return Ok()
                                             | Ok(Some seq) ->
-                                                use acknowledge = transaction.Command statements.Acknowledge
-                                                Rows.add acknowledge.Parameters "group" claim.Group
-                                                Rows.add acknowledge.Parameters "stream" claim.StreamId
-                                                Rows.add acknowledge.Parameters "seq" seq
-                                                Rows.add acknowledge.Parameters "epoch" handle.Epoch
-                                                do! statements.Prepare(acknowledge, ct)
-                                                let! _ = acknowledge.ExecuteNonQueryAsync ct
-                                                use healthy = transaction.Command statements.Healthy
-                                                Rows.add healthy.Parameters "group" claim.Group
-                                                do! statements.Prepare(healthy, ct)
-                                                let! _ = healthy.ExecuteNonQueryAsync ct
+                                                use complete = transaction.Command statements.Complete
+                                                Rows.add complete.Parameters "group" claim.Group
+                                                Rows.add complete.Parameters "stream" claim.StreamId
+                                                Rows.add complete.Parameters "seq" seq
+                                                Rows.add complete.Parameters "epoch" handle.Epoch
+
+                                                Rows.add complete.Parameters "asynchronous" (not (storesMessages handled))
+
+                                                do! statements.Prepare(complete, ct)
+                                                let! _ = complete.ExecuteNonQueryAsync ct
                                                 return Ok()
                                     })
 

@@ -441,6 +441,16 @@ WHERE g.id = o.group_id AND o.group_id = @group AND o.stream_id = @stream"""
 UPDATE {groups} SET retry_count = 0, retry_at = NULL, error = NULL
 WHERE id = (SELECT id FROM {groups} WHERE id = @group AND (retry_count > 0 OR retry_at IS NOT NULL) FOR UPDATE SKIP LOCKED)"""
 
+    /// A completion's last statement: acknowledges, clears the group's failure (`Healthy`), and sets how the
+    /// transaction commits: as configured, or asynchronously (@asynchronous) when it stored nothing that others
+    /// may act on: losing such a commit in a crash only means that the batch is processed again.
+    let Complete =
+        "WITH acknowledged AS ("
+        + Acknowledge
+        + " RETURNING 1), healthy AS ("
+        + Healthy
+        + " RETURNING 1) SELECT set_config('synchronous_commit', CASE WHEN @asynchronous THEN 'off' ELSE current_setting('synchronous_commit') END, true)"
+
     /// The offset a transaction processes a stream from: created at the group's start when missing, then locked.
     let EnsureOffset =
         """

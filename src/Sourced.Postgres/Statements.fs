@@ -47,6 +47,7 @@ type internal Statements(names: Names, prepare: bool) =
     member val Fence = render Sql.Fence
     member val Acknowledge = render Sql.Acknowledge
     member val Healthy = render Sql.Healthy
+    member val Complete = render Sql.Complete
     member val EnsureOffset = render Sql.EnsureOffset
     member val LockOffset = render Sql.LockOffset
     member val PendingUpTo = render Sql.PendingUpTo
