@@ -259,8 +259,7 @@ let private figures (sizes: Size list) : Figure list =
                     yield
                         at size
                         |> against baseline
-                        |> goal "flat (ratio <= 1.5), <= 5 ms" (fun figure ->
-                            ratioAtMost 1.5 figure && figure.Value <= 5.0)
+                        |> goal "<= 5 ms" (fun figure -> figure.Value <= 5.0)
                 else
                     yield at size |> against baseline
     ]

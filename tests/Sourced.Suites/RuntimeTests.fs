@@ -92,6 +92,59 @@ let concurrency (create: TimeProvider -> Task<IMessageStore>) =
         "concurrency"
         [
             onSystemClock
+                "a reactor with a backlog gets a second worker at once, not at the next catch-up poll"
+                (fun store ->
+                    task {
+                        // After a first batch, each batch waits until another batch of the group runs at the same
+                        // time: only a second worker joining the reactor lets them finish.
+                        let started = ref 0
+                        let arrivals = new CountdownEvent(2)
+
+                        let pair =
+                            Reactor.create "pair" [ item ] (fun batch _ ->
+                                task {
+                                    if Interlocked.Increment(&started.contents) > 1 then
+                                        arrivals.Signal() |> ignore
+
+                                        if not (arrivals.Wait(timeout)) then
+                                            failwith "no other worker joined"
+
+                                    return
+                                        {
+                                            Handled =
+                                                batch.Messages
+                                                |> List.map (fun pending ->
+                                                    {
+                                                        Message = pending.Message
+                                                        Actions = []
+                                                    })
+                                            Failure = None
+                                        }
+                                })
+
+                        do! appendWork store 3 1
+
+                        let runtime =
+                            new Runtime(
+                                store,
+                                [ pair ],
+                                { fast with
+                                    Workers = 2
+                                    BatchSize = 1
+                                    CatchUpInterval = TimeSpan.FromMinutes 10.0
+                                }
+                            )
+
+                        do!
+                            running runtime (fun () ->
+                                until runtime "the three streams are processed" (fun () ->
+                                    task {
+                                        let! stats = statsOf store "pair"
+                                        return stats.Lag = 0L && stats.Status = GroupStatus.Active
+                                    }))
+                    })
+
+            onSystemClock
                 "4 workers process many streams: each message once per group, in stream order, one claim at a time"
                 (fun store ->
                     task {
