@@ -708,7 +708,10 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                                                 Rows.add complete.Parameters "seq" seq
                                                 Rows.add complete.Parameters "epoch" handle.Epoch
 
-                                                Rows.add complete.Parameters "asynchronous" (not (storesMessages handled))
+                                                Rows.add
+                                                    complete.Parameters
+                                                    "asynchronous"
+                                                    (not (storesMessages handled))
 
                                                 do! statements.Prepare(complete, ct)
                                                 let! _ = complete.ExecuteNonQueryAsync ct
