@@ -56,60 +56,24 @@ let private timing (store: IMessageStore) (record: Guid -> bool -> float -> unit
         |> List.tryHead
         |> Option.map (fun pending -> pending.Message.CorrelationId)
 
-    { new IMessageStore with
-        member _.Clock = store.Clock
-
-        member _.AppendAsync(streamId, expected, messages, ct) =
-            store.AppendAsync(streamId, expected, messages, ct)
-
-        member _.AppendNextAsync(messages, ct) = store.AppendNextAsync(messages, ct)
-
-        member _.ReadStreamAsync(streamId, after, upTo, ct) =
-            store.ReadStreamAsync(streamId, after, upTo, ct)
-
-        member _.ReadCorrelationAsync(correlationId, ct) =
-            store.ReadCorrelationAsync(correlationId, ct)
-
-        member _.ReadLogAsync(after, limit, ct) = store.ReadLogAsync(after, limit, ct)
-        member _.ScheduleAsync(at, messages, ct) = store.ScheduleAsync(at, messages, ct)
-        member _.PromoteDueAsync ct = store.PromoteDueAsync ct
-        member _.RegisterGroupAsync(group, ct) = store.RegisterGroupAsync(group, ct)
-
-        member _.StopGroupAsync(group, reason, error, ct) =
-            store.StopGroupAsync(group, reason, error, ct)
-
-        member _.StartGroupAsync(group, ct) = store.StartGroupAsync(group, ct)
-        member _.ResetGroupAsync(group, ct) = store.ResetGroupAsync(group, ct)
-
-        member _.RecordFailureAsync(group, attempt, recovery, error, ct) =
-            store.RecordFailureAsync(group, attempt, recovery, error, ct)
-
-        member _.RetryCountAsync(group, ct) = store.RetryCountAsync(group, ct)
-        member _.GroupStatsAsync ct = store.GroupStatsAsync ct
-        member _.ReleaseAsync(claim, ct) = store.ReleaseAsync(claim, ct)
-        member _.HeartbeatAsync(workers, ct) = store.HeartbeatAsync(workers, ct)
-        member _.ReclaimAsync(staleAfter, ct) = store.ReclaimAsync(staleAfter, ct)
-        member _.TransactAsync<'T>(work: IStoreTransaction -> Task<'T>, ct) = store.TransactAsync<'T>(work, ct)
-        member _.Subscribe listener = store.Subscribe listener
-
-        member _.ClaimAsync(request, ct) =
+    StoreProbe.intercept
+        store
+        (fun request ct ->
             task {
                 let started = Stopwatch.GetTimestamp()
                 let! claim = store.ClaimAsync(request, ct)
                 let took = Stopwatch.GetElapsedTime(started).TotalMilliseconds
                 claim |> Option.bind correlation |> Option.iter (fun id -> record id true took)
                 return claim
-            }
-
-        member _.CompleteAsync(claim, handled, ct) =
+            })
+        (fun claim handled ct ->
             task {
                 let started = Stopwatch.GetTimestamp()
                 let! completed = store.CompleteAsync(claim, handled, ct)
                 let took = Stopwatch.GetElapsedTime(started).TotalMilliseconds
                 correlation claim |> Option.iter (fun id -> record id false took)
                 return completed
-            }
-    }
+            })
 
 /// Dispatches a load chain every `interval` until the returned function is called; that function waits until
 /// every load chain dispatched has finished, and gives the rate of load chains per second.

@@ -44,8 +44,12 @@ let private timed (counts: Counts) (work: unit -> Threading.Tasks.Task<'T>) (rec
         return result
     }
 
-/// `store`, counting its claims and completions into `counts`.
-let probe (counts: Counts) (store: IMessageStore) : IMessageStore =
+/// `store` with its claims and completions going through `claim` and `complete` (which call the store's own).
+let intercept
+    (store: IMessageStore)
+    (claim: ClaimRequest -> Threading.CancellationToken -> Threading.Tasks.Task<Claim option>)
+    (complete: Claim -> Handled list -> Threading.CancellationToken -> Threading.Tasks.Task<CompleteResult>)
+    : IMessageStore =
     { new IMessageStore with
         member _.Clock = store.Clock
 
@@ -76,24 +80,28 @@ let probe (counts: Counts) (store: IMessageStore) : IMessageStore =
 
         member _.RetryCountAsync(group, ct) = store.RetryCountAsync(group, ct)
         member _.GroupStatsAsync ct = store.GroupStatsAsync ct
+        member _.ClaimAsync(request, ct) = claim request ct
+        member _.CompleteAsync(claimed, handled, ct) = complete claimed handled ct
+        member _.ReleaseAsync(claimed, ct) = store.ReleaseAsync(claimed, ct)
+        member _.HeartbeatAsync(workers, ct) = store.HeartbeatAsync(workers, ct)
+        member _.ReclaimAsync(staleAfter, ct) = store.ReclaimAsync(staleAfter, ct)
+        member _.TransactAsync(work, ct) = store.TransactAsync(work, ct)
+        member _.Subscribe listener = store.Subscribe listener
+    }
 
-        member _.ClaimAsync(request, ct) =
+/// `store`, counting its claims and completions into `counts`.
+let probe (counts: Counts) (store: IMessageStore) : IMessageStore =
+    intercept
+        store
+        (fun request ct ->
             timed counts (fun () -> store.ClaimAsync(request, ct)) (fun ticks claim ->
                 counts.Claims <- counts.Claims + 1L
                 counts.ClaimTicks <- counts.ClaimTicks + ticks
 
                 match claim with
                 | Some claim -> counts.ClaimedMessages <- counts.ClaimedMessages + int64 claim.Messages.Length
-                | None -> counts.EmptyClaims <- counts.EmptyClaims + 1L)
-
-        member _.CompleteAsync(claim, handled, ct) =
+                | None -> counts.EmptyClaims <- counts.EmptyClaims + 1L))
+        (fun claim handled ct ->
             timed counts (fun () -> store.CompleteAsync(claim, handled, ct)) (fun ticks _ ->
                 counts.Completions <- counts.Completions + 1L
-                counts.CompletionTicks <- counts.CompletionTicks + ticks)
-
-        member _.ReleaseAsync(claim, ct) = store.ReleaseAsync(claim, ct)
-        member _.HeartbeatAsync(workers, ct) = store.HeartbeatAsync(workers, ct)
-        member _.ReclaimAsync(staleAfter, ct) = store.ReclaimAsync(staleAfter, ct)
-        member _.TransactAsync(work, ct) = store.TransactAsync(work, ct)
-        member _.Subscribe listener = store.Subscribe listener
-    }
+                counts.CompletionTicks <- counts.CompletionTicks + ticks))
