@@ -767,3 +767,8 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
     interface IAsyncDisposable with
         member _.DisposeAsync() =
             (notifier :> IAsyncDisposable).DisposeAsync()
+
+    /// For containers disposed synchronously: waits for the notifier to stop.
+    interface IDisposable with
+        member store.Dispose() =
+            (store :> IAsyncDisposable).DisposeAsync().AsTask().GetAwaiter().GetResult()

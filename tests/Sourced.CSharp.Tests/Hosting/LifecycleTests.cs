@@ -95,6 +95,20 @@ public class LifecycleTests(PostgresServer server)
     }
 
     [Fact]
+    public void A_bare_service_provider_with_a_PostgreSQL_store_can_be_disposed_synchronously()
+    {
+        var provider = new ServiceCollection()
+            .AddLogging()
+            .AddSourced(sourced => sourced.UsePostgres(server.ConnectionString).Add(Shop.Baskets))
+            .BuildServiceProvider();
+        _ = provider.GetRequiredService<EventStore>();
+
+        provider.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => provider.GetService<EventStore>());
+    }
+
+    [Fact]
     public async Task A_PostgreSQL_store_that_cannot_be_reached_fails_the_start()
     {
         using var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
