@@ -5,9 +5,7 @@ module Program
 
 open System
 open System.Threading
-open Npgsql
 open Sourced
-open Sourced.Postgres
 open BookHoliday
 
 /// The sample's own schema, emptied at every run.
@@ -73,30 +71,6 @@ let run (store: IMessageStore) (ct: CancellationToken) =
             describe started message (Codec.decode holiday.Events message)
     }
 
-/// Runs the sample on PostgreSQL, in the sample's schema emptied first, or on the memory store.
-let runOn (postgres: string option) (ct: CancellationToken) =
-    task {
-        match postgres with
-        | None ->
-            printfn "%s" SampleStore.inMemory
-            do! run (MemoryStore()) ct
-        | Some connection ->
-            use dataSource = NpgsqlDataSource.Create connection
-            do! SampleStore.emptySchema dataSource Schema ct
-            printfn "Store: PostgreSQL, schema %s (dropped and installed afresh)\n" Schema
-
-            use store =
-                new PostgresStore(
-                    dataSource,
-                    { PostgresOptions.defaults with
-                        Schema = Schema
-                    }
-                )
-
-            do! store.InstallAsync ct
-            do! run store ct
-    }
-
 [<EntryPoint>]
 let main argv =
-    SampleStore.main "BookHoliday" argv runOn
+    SampleStore.main "BookHoliday" argv (SampleStore.inOneSchema Schema run)

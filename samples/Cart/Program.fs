@@ -4,9 +4,7 @@ module Program
 
 open System
 open System.Threading
-open Npgsql
 open Sourced
-open Sourced.Postgres
 
 /// The sample's own schema, emptied at every run.
 [<Literal>]
@@ -83,29 +81,6 @@ let run (store: IMessageStore) (ct: CancellationToken) =
         | Error invalid -> printfn "\nA form asking for 0 units is refused:\n  %s" invalid.Message
     }
 
-/// Runs the sample on PostgreSQL, in the sample's schema emptied first, or on the memory store.
-let runOn (postgres: string option) (ct: CancellationToken) =
-    task {
-        match postgres with
-        | None ->
-            printfn "%s" SampleStore.inMemory
-            do! run (MemoryStore()) ct
-        | Some connection ->
-            use dataSource = NpgsqlDataSource.Create connection
-            do! SampleStore.emptySchema dataSource Schema ct
-
-            use store =
-                new PostgresStore(
-                    dataSource,
-                    { PostgresOptions.defaults with
-                        Schema = Schema
-                    }
-                )
-
-            do! store.InstallAsync ct
-            printfn "Store: PostgreSQL, schema %s (dropped and installed afresh)\n" Schema
-            do! run store ct
-    }
-
 [<EntryPoint>]
-let main argv = SampleStore.main "Cart" argv runOn
+let main argv =
+    SampleStore.main "Cart" argv (SampleStore.inOneSchema Schema run)

@@ -6,6 +6,8 @@ open System
 open System.Threading
 open System.Threading.Tasks
 open Npgsql
+open Sourced
+open Sourced.Postgres
 
 /// The PostgreSQL connection string, if any; the usage line for other arguments.
 let postgresConnection (sample: string) (argv: string array) : Result<string option, string> =
@@ -29,6 +31,31 @@ let emptySchema (dataSource: NpgsqlDataSource) (schema: string) (ct: Cancellatio
         let! _ = drop.ExecuteNonQueryAsync ct
         ()
     }
+
+/// Runs `run` on PostgreSQL, in `schema` dropped and installed afresh, or on the memory store.
+let inOneSchema (schema: string) (run: IMessageStore -> CancellationToken -> Task<unit>) =
+    fun (postgres: string option) (ct: CancellationToken) ->
+        task {
+            match postgres with
+            | None ->
+                printfn "%s" inMemory
+                do! run (MemoryStore()) ct
+            | Some connection ->
+                use dataSource = NpgsqlDataSource.Create connection
+                do! emptySchema dataSource schema ct
+
+                use store =
+                    new PostgresStore(
+                        dataSource,
+                        { PostgresOptions.defaults with
+                            Schema = schema
+                        }
+                    )
+
+                do! store.InstallAsync ct
+                printfn "Store: PostgreSQL, schema %s (dropped and installed afresh)\n" schema
+                do! run store ct
+        }
 
 /// Where a connection string points, for messages.
 let private server (connection: string) =

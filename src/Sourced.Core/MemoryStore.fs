@@ -100,17 +100,6 @@ type MemoryStore(clock: TimeProvider) =
         | true, group when (holder claim).IsSome -> group.Claims.Remove claim.StreamId |> ignore
         | _ -> ()
 
-    let checkPrefix (claim: Claim) (handled: Handled list) =
-        let isPrefix =
-            handled.Length <= claim.Messages.Length
-            && List.forall2
-                (fun (item: Handled) (pending: Pending) -> item.Message.Id = pending.Message.Id)
-                handled
-                (List.truncate handled.Length claim.Messages)
-
-        if not isPrefix then
-            invalidArg (nameof handled) $"Handled messages must be a prefix of the claim on stream '{claim.StreamId}'."
-
     /// After a completion: the offset moves (unless a reset came since the claim: then only what was
     /// processed is remembered, so it replays), and a group that was retrying is healthy again.
     let acknowledge (group: GroupData) (claim: Claim) (seq: int64) =
@@ -251,7 +240,7 @@ type MemoryStore(clock: TimeProvider) =
 
         member _.CompleteAsync(claim, handled, ct) =
             task {
-                checkPrefix claim handled
+                Store.checkPrefix claim handled
 
                 let! outcome =
                     transact ct (fun transaction ->

@@ -220,6 +220,18 @@ module Store =
                     (nameof messages)
                     $"Message '{message.Type}' for stream '{streamId}' has seq {message.Seq}; expected {expectedSeq + int64 index + 1L}.")
 
+    /// What a store completes must be a prefix of the claim's messages; anything else is an argument error.
+    let checkPrefix (claim: Claim) (handled: Handled list) =
+        let isPrefix =
+            handled.Length <= claim.Messages.Length
+            && List.forall2
+                (fun (item: Handled) (pending: Pending) -> item.Message.Id = pending.Message.Id)
+                handled
+                (List.truncate handled.Length claim.Messages)
+
+        if not isPrefix then
+            invalidArg (nameof handled) $"Handled messages must be a prefix of the claim on stream '{claim.StreamId}'."
+
     /// Appends optimistically, raising `ConcurrencyConflictException` on conflict.
     let appendAsync (store: IMessageStore) (streamId: string) (expectedSeq: int64) (messages: Message list) ct =
         task {

@@ -339,17 +339,6 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 ()
             })
 
-    let checkPrefix (claim: Claim) (handled: Handled list) =
-        let isPrefix =
-            handled.Length <= claim.Messages.Length
-            && List.forall2
-                (fun (item: Handled) (pending: Pending) -> item.Message.Id = pending.Message.Id)
-                handled
-                (List.truncate handled.Length claim.Messages)
-
-        if not isPrefix then
-            invalidArg (nameof handled) $"Handled messages must be a prefix of the claim on stream '{claim.StreamId}'."
-
     new(dataSource: NpgsqlDataSource) = new PostgresStore(dataSource, PostgresOptions.defaults, TimeProvider.System)
 
     new(dataSource: NpgsqlDataSource, options: PostgresOptions) =
@@ -679,7 +668,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             task {
                 // The claim ends here, or fails to, or (when `handled` is no prefix of it) expires.
                 forget claim
-                checkPrefix claim handled
+                Store.checkPrefix claim handled
                 let handle = claim.Token :?> PostgresClaim
 
                 let! outcome =
