@@ -58,20 +58,26 @@ let private timing (store: IMessageStore) (record: Guid -> bool -> float -> unit
 
     StoreProbe.intercept
         store
-        (fun request ct ->
+        (fun request streams ct ->
             task {
                 let started = Stopwatch.GetTimestamp()
-                let! claim = store.ClaimAsync(request, ct)
+                let! claims = store.ClaimManyAsync(request, streams, ct)
                 let took = Stopwatch.GetElapsedTime(started).TotalMilliseconds
-                claim |> Option.bind correlation |> Option.iter (fun id -> record id true took)
-                return claim
+
+                for claim in claims do
+                    correlation claim |> Option.iter (fun id -> record id true took)
+
+                return claims
             })
-        (fun claim handled ct ->
+        (fun completions ct ->
             task {
                 let started = Stopwatch.GetTimestamp()
-                let! completed = store.CompleteAsync(claim, handled, ct)
+                let! completed = store.CompleteManyAsync(completions, ct)
                 let took = Stopwatch.GetElapsedTime(started).TotalMilliseconds
-                correlation claim |> Option.iter (fun id -> record id false took)
+
+                for claim, _ in completions do
+                    correlation claim |> Option.iter (fun id -> record id false took)
+
                 return completed
             })
 

@@ -10,6 +10,7 @@ open Sourced
 type Counts() =
     member val Claims = 0L with get, set
     member val EmptyClaims = 0L with get, set
+    member val ClaimedStreams = 0L with get, set
     member val ClaimedMessages = 0L with get, set
     member val ClaimTicks = 0L with get, set
     member val Completions = 0L with get, set
@@ -31,7 +32,7 @@ type Counts() =
 
         let taken = counts.Claims - counts.EmptyClaims
 
-        $"{counts.Claims} claims ({counts.EmptyClaims} empty, {float counts.ClaimedMessages / float (max 1L taken):F1} messages each, {ms counts.ClaimTicks counts.Claims:F2} ms mean), {counts.Completions} completions ({ms counts.CompletionTicks counts.Completions:F2} ms mean), at most {counts.MostInFlight} store calls at once"
+        $"{counts.Claims} claims ({counts.EmptyClaims} empty, {float counts.ClaimedStreams / float (max 1L taken):F1} streams and {float counts.ClaimedMessages / float (max 1L taken):F1} messages each, {ms counts.ClaimTicks counts.Claims:F2} ms mean), {counts.Completions} completions ({ms counts.CompletionTicks counts.Completions:F2} ms mean), at most {counts.MostInFlight} store calls at once"
 
 let private timed (counts: Counts) (work: unit -> Threading.Tasks.Task<'T>) (record: int64 -> 'T -> unit) =
     task {
@@ -44,11 +45,15 @@ let private timed (counts: Counts) (work: unit -> Threading.Tasks.Task<'T>) (rec
         return result
     }
 
-/// `store` with its claims and completions going through `claim` and `complete` (which call the store's own).
+/// `store` with the claims and completions of workers going through `claim` and `complete` (which call the
+/// store's own `ClaimManyAsync` and `CompleteManyAsync`).
 let intercept
     (store: IMessageStore)
-    (claim: ClaimRequest -> Threading.CancellationToken -> Threading.Tasks.Task<Claim option>)
-    (complete: Claim -> Handled list -> Threading.CancellationToken -> Threading.Tasks.Task<CompleteResult>)
+    (claim: ClaimRequest -> int -> Threading.CancellationToken -> Threading.Tasks.Task<Claim list>)
+    (complete:
+        (Claim * Handled list) list
+            -> Threading.CancellationToken
+            -> Threading.Tasks.Task<Result<CompleteResult, exn> list>)
     : IMessageStore =
     { new IMessageStore with
         member _.Clock = store.Clock
@@ -80,8 +85,13 @@ let intercept
 
         member _.RetryCountAsync(group, ct) = store.RetryCountAsync(group, ct)
         member _.GroupStatsAsync ct = store.GroupStatsAsync ct
-        member _.ClaimAsync(request, ct) = claim request ct
-        member _.CompleteAsync(claimed, handled, ct) = complete claimed handled ct
+        member _.ClaimAsync(request, ct) = store.ClaimAsync(request, ct)
+        member _.ClaimManyAsync(request, streams, ct) = claim request streams ct
+
+        member _.CompleteAsync(claimed, handled, ct) =
+            store.CompleteAsync(claimed, handled, ct)
+
+        member _.CompleteManyAsync(completions, ct) = complete completions ct
         member _.ReleaseAsync(claimed, ct) = store.ReleaseAsync(claimed, ct)
         member _.HeartbeatAsync(workers, ct) = store.HeartbeatAsync(workers, ct)
         member _.ReclaimAsync(staleAfter, ct) = store.ReclaimAsync(staleAfter, ct)
@@ -93,15 +103,18 @@ let intercept
 let probe (counts: Counts) (store: IMessageStore) : IMessageStore =
     intercept
         store
-        (fun request ct ->
-            timed counts (fun () -> store.ClaimAsync(request, ct)) (fun ticks claim ->
+        (fun request streams ct ->
+            timed counts (fun () -> store.ClaimManyAsync(request, streams, ct)) (fun ticks claims ->
                 counts.Claims <- counts.Claims + 1L
                 counts.ClaimTicks <- counts.ClaimTicks + ticks
+                counts.ClaimedStreams <- counts.ClaimedStreams + int64 claims.Length
 
-                match claim with
-                | Some claim -> counts.ClaimedMessages <- counts.ClaimedMessages + int64 claim.Messages.Length
-                | None -> counts.EmptyClaims <- counts.EmptyClaims + 1L))
-        (fun claim handled ct ->
-            timed counts (fun () -> store.CompleteAsync(claim, handled, ct)) (fun ticks _ ->
+                for claim in claims do
+                    counts.ClaimedMessages <- counts.ClaimedMessages + int64 claim.Messages.Length
+
+                if claims.IsEmpty then
+                    counts.EmptyClaims <- counts.EmptyClaims + 1L))
+        (fun completions ct ->
+            timed counts (fun () -> store.CompleteManyAsync(completions, ct)) (fun ticks _ ->
                 counts.Completions <- counts.Completions + 1L
                 counts.CompletionTicks <- counts.CompletionTicks + ticks))

@@ -238,6 +238,21 @@ type MemoryStore(clock: TimeProvider) =
         member _.ClaimAsync(request, ct) =
             lockedSync ct (fun () -> state.Claim(request, clock.GetUtcNow()))
 
+        member _.ClaimManyAsync(request, streams, ct) =
+            lockedSync ct (fun () ->
+                let now = clock.GetUtcNow()
+
+                List.unfold
+                    (fun left ->
+                        if left = 0 then
+                            None
+                        else
+                            state.Claim(request, now) |> Option.map (fun claim -> claim, left - 1))
+                    (max 1 streams))
+
+        member store.CompleteManyAsync(completions, ct) =
+            Store.completeEachAsync store completions ct
+
         member _.CompleteAsync(claim, handled, ct) =
             task {
                 Store.checkPrefix claim handled

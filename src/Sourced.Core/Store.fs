@@ -181,10 +181,22 @@ type IMessageStore =
     /// The next (group, stream) with pending messages that no one else holds, if any.
     abstract ClaimAsync: request: ClaimRequest * ct: CancellationToken -> Task<Claim option>
 
+    /// Up to `streams` claims at once: distinct streams of one group, oldest first pending message first, each
+    /// exactly as `ClaimAsync` would give it (its own lease, its own batch of up to `BatchSize` messages).
+    abstract ClaimManyAsync: request: ClaimRequest * streams: int * ct: CancellationToken -> Task<Claim list>
+
     /// Executes the actions of `handled` (a prefix of the claim's messages, up to the first `Retry`) and
     /// advances the offset past the last one, in one transaction; always ends the claim. Acknowledging
     /// anything clears the group's retry count, retry time and error: it is healthy again.
     abstract CompleteAsync: claim: Claim * handled: Handled list * ct: CancellationToken -> Task<CompleteResult>
+
+    /// Completes several claims, each as `CompleteAsync` would and with its own outcome: a conflict, a lost
+    /// claim or a failing action of one never changes what happens to the others (an error comes back as its
+    /// `Error`, its claim released). A store may complete them in one transaction; if one of them conflicts or
+    /// fails there, it completes them again one by one, so `Sync` actions may run twice (their transactional
+    /// writes are stored once).
+    abstract CompleteManyAsync:
+        completions: (Claim * Handled list) list * ct: CancellationToken -> Task<Result<CompleteResult, exn> list>
 
     /// Gives the claim up without acknowledging anything.
     abstract ReleaseAsync: claim: Claim * ct: CancellationToken -> Task
@@ -232,6 +244,26 @@ module Store =
         if not isPrefix then
             invalidArg (nameof handled) $"Handled messages must be a prefix of the claim on stream '{claim.StreamId}'."
 
+    /// Completes claims one after the other, each in its own transaction (what `CompleteManyAsync` does
+    /// without a faster way).
+    let completeEachAsync
+        (store: IMessageStore)
+        (completions: (Claim * Handled list) list)
+        (ct: CancellationToken)
+        : Task<Result<CompleteResult, exn> list> =
+        task {
+            let results = ResizeArray()
+
+            for claim, handled in completions do
+                try
+                    let! completed = store.CompleteAsync(claim, handled, ct)
+                    results.Add(Ok completed)
+                with error ->
+                    results.Add(Error error)
+
+            return List.ofSeq results
+        }
+
     /// Appends optimistically, raising `ConcurrencyConflictException` on conflict.
     let appendAsync (store: IMessageStore) (streamId: string) (expectedSeq: int64) (messages: Message list) ct =
         task {
@@ -259,13 +291,14 @@ module Store =
         )
 
     /// Executes the actions of `handled` in order through a transaction, stopping before the first entry with a
-    /// `Retry`; the `Sync` actions run last, once every append has succeeded, so a conflicting batch never syncs.
-    /// Returns the seq to acknowledge up to, or the conflict that must cancel the transaction.
-    let executeAsync
+    /// `Retry`, except the `Sync` actions, which it returns to run once every append has succeeded (so a
+    /// conflicting batch never syncs). Returns the seq to acknowledge up to and the syncs, or the conflict that
+    /// must cancel the transaction.
+    let applyAsync
         (transaction: IStoreTransaction)
         (handled: Handled list)
         (ct: CancellationToken)
-        : Task<Result<int64 option, CompleteResult>> =
+        : Task<Result<int64 option * (SyncContext -> Task<unit>) list, CompleteResult>> =
         task {
             let mutable acknowledged = None
             let mutable conflict = None
@@ -297,9 +330,27 @@ module Store =
 
             match conflict with
             | Some conflict -> return Error conflict
-            | None ->
-                for run in syncs do
-                    do! run transaction.SyncContext
+            | None -> return Ok(acknowledged, List.ofSeq syncs)
+        }
 
+    /// Runs syncs returned by `applyAsync` inside the transaction.
+    let syncAsync (transaction: IStoreTransaction) (syncs: (SyncContext -> Task<unit>) list) : Task =
+        task {
+            for run in syncs do
+                do! run transaction.SyncContext
+        }
+
+    /// `applyAsync`, then its syncs: the whole of a batch's actions. Returns the seq to acknowledge up to, or
+    /// the conflict that must cancel the transaction.
+    let executeAsync
+        (transaction: IStoreTransaction)
+        (handled: Handled list)
+        (ct: CancellationToken)
+        : Task<Result<int64 option, CompleteResult>> =
+        task {
+            match! applyAsync transaction handled ct with
+            | Error conflict -> return Error conflict
+            | Ok(acknowledged, syncs) ->
+                do! syncAsync transaction syncs
                 return Ok acknowledged
         }

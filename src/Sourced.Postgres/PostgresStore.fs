@@ -170,115 +170,6 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                     more <- false
         }
 
-    /// One discovery step and one claim attempt, in one round trip and one transaction (plus its commit).
-    /// With `awaitDiscovery` it first waits for a discovery running in another transaction to commit, so the
-    /// claim sees the streams that discovery found.
-    let claimOnce (request: ClaimRequest) (awaitDiscovery: bool) (ct: CancellationToken) =
-        task {
-            use! connection = dataSource.OpenConnectionAsync ct
-            let! implicitly = implicitIsReadCommitted ct
-
-            use! transaction =
-                if implicitly then
-                    ValueTask.FromResult<NpgsqlTransaction> null
-                else
-                    beginReadCommitted connection ct
-
-            use batch = new NpgsqlBatch(connection, transaction)
-            batch.BatchCommands.Add(NpgsqlBatchCommand(statements.AsynchronousCommit))
-
-            if awaitDiscovery then
-                let wait = NpgsqlBatchCommand(statements.LockDiscovery)
-                Rows.add wait.Parameters "group" request.Group
-                batch.BatchCommands.Add wait
-
-            let discover = NpgsqlBatchCommand(statements.Discover)
-            Rows.add discover.Parameters "group" request.Group
-            Rows.add discover.Parameters "limit" options.DiscoveryBatch
-            batch.BatchCommands.Add discover
-            let token = Guid.NewGuid()
-            let claim = NpgsqlBatchCommand(statements.Claim)
-            Rows.add claim.Parameters "group" request.Group
-            Rows.add claim.Parameters "now" (Rows.utc (clock.GetUtcNow()))
-            Rows.add claim.Parameters "worker" request.Worker
-            Rows.add claim.Parameters "token" token
-            Rows.add claim.Parameters "batch" (max 1 request.BatchSize)
-            Rows.add claim.Parameters "history" request.WithHistory
-            batch.BatchCommands.Add claim
-            do! statements.Prepare(batch, ct)
-            let rows = ResizeArray()
-            let mutable known = true
-            let mutable claimed = None
-            // Tracked before the claim can exist; it leaves `live` unless a claim is handed out, so a claim
-            // taken by a call that failed afterwards (cancelled, say) is never renewed, and expires.
-            live[token] <- 0uy
-
-            let! discovery =
-                task {
-                    try
-                        use! reader = batch.ExecuteReaderAsync ct
-                        let! _ = reader.NextResultAsync ct
-
-                        if awaitDiscovery then
-                            let! _ = reader.NextResultAsync ct
-                            ()
-
-                        let! _ = reader.ReadAsync ct
-                        let discovery = discovered reader
-                        let! _ = reader.NextResultAsync ct
-
-                        while! reader.ReadAsync ct do
-                            known <- reader.GetInt64 0 > 0L
-
-                            if not (reader.IsDBNull 1) then
-                                claimed <- Some(reader.GetString 1, reader.GetInt64 3, reader.GetInt64 4)
-
-                                if not (reader.IsDBNull 6) then
-                                    rows.Add(Rows.read reader 6, reader.GetBoolean 5)
-
-                        do! reader.DisposeAsync()
-
-                        if not implicitly then
-                            do! transaction.CommitAsync CancellationToken.None
-
-                        return discovery
-                    with error ->
-                        live.TryRemove token |> ignore
-                        ExceptionDispatchInfo.Capture(error).Throw()
-                        return Unchecked.defaultof<_>
-                }
-
-            if claimed.IsNone then
-                live.TryRemove token |> ignore
-
-            if not known then
-                return unknownGroup request.Group
-            else
-                return
-                    discovery,
-                    claimed
-                    |> Option.map (fun (streamId, high, epoch) ->
-                        {
-                            Group = request.Group
-                            StreamId = streamId
-                            Messages =
-                                [
-                                    for message, inBatch in rows do
-                                        if inBatch then
-                                            {
-                                                Message = message
-                                                Replaying = message.Seq <= high
-                                            }
-                                ]
-                            History =
-                                if request.WithHistory then
-                                    rows |> Seq.map fst |> List.ofSeq
-                                else
-                                    []
-                            Token = { Token = token; Epoch = epoch }
-                        })
-        }
-
     /// Stops renewing a claim: it is ending (completed, released or settled), or else it expires.
     let forget (claim: Claim) =
         live.TryRemove((claim.Token :?> PostgresClaim).Token) |> ignore
@@ -319,15 +210,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
         run ct (fun transaction ->
             task {
                 use acknowledge = transaction.Command statements.Acknowledge
-                Rows.add acknowledge.Parameters "group" claim.Group
-                Rows.add acknowledge.Parameters "stream" claim.StreamId
-                Rows.add acknowledge.Parameters "seq" 0L
-
-                acknowledge.Parameters.Add(
-                    NpgsqlParameter("epoch", NpgsqlTypes.NpgsqlDbType.Bigint, Value = DBNull.Value)
-                )
-                |> ignore
-
+                Rows.addAcknowledgements acknowledge.Parameters [ claim.Group, claim.StreamId, 0L, Nullable() ]
                 let! _ = acknowledge.ExecuteNonQueryAsync ct
                 // In this transaction: it holds the offset's row lock now, so a release on another connection
                 // would wait for it forever.
@@ -337,6 +220,245 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 Rows.add release.Parameters "token" (claim.Token :?> PostgresClaim).Token
                 let! _ = release.ExecuteNonQueryAsync ct
                 ()
+            })
+
+    /// One discovery step and one claim attempt of up to `streams` streams, in one round trip and one transaction
+    /// (plus its commit). With `awaitDiscovery` it first waits for a discovery running in another transaction to
+    /// commit, so the claim sees the streams that discovery found.
+    let claimOnce (request: ClaimRequest) (streams: int) (awaitDiscovery: bool) (ct: CancellationToken) =
+        task {
+            use! connection = dataSource.OpenConnectionAsync ct
+            let! implicitly = implicitIsReadCommitted ct
+
+            use! transaction =
+                if implicitly then
+                    ValueTask.FromResult<NpgsqlTransaction> null
+                else
+                    beginReadCommitted connection ct
+
+            use batch = new NpgsqlBatch(connection, transaction)
+            batch.BatchCommands.Add(NpgsqlBatchCommand(statements.AsynchronousCommit))
+
+            if awaitDiscovery then
+                let wait = NpgsqlBatchCommand(statements.LockDiscovery)
+                Rows.add wait.Parameters "group" request.Group
+                batch.BatchCommands.Add wait
+
+            let discover = NpgsqlBatchCommand(statements.Discover)
+            Rows.add discover.Parameters "group" request.Group
+            Rows.add discover.Parameters "limit" options.DiscoveryBatch
+            batch.BatchCommands.Add discover
+            let tokens = Array.init (max 1 streams) (fun _ -> Guid.NewGuid())
+            let claim = NpgsqlBatchCommand(statements.Claim)
+            Rows.add claim.Parameters "group" request.Group
+            Rows.add claim.Parameters "now" (Rows.utc (clock.GetUtcNow()))
+            Rows.add claim.Parameters "worker" request.Worker
+            Rows.add claim.Parameters "tokens" tokens
+            Rows.add claim.Parameters "batch" (max 1 request.BatchSize)
+            Rows.add claim.Parameters "history" request.WithHistory
+            batch.BatchCommands.Add claim
+            do! statements.Prepare(batch, ct)
+            // Per claimed stream, in stream order: its token, acked and high seqs, epoch, and messages.
+            let claimed =
+                ResizeArray<Guid * string * int64 * int64 * ResizeArray<Message * bool>>()
+
+            let mutable known = true
+
+            // Tracked before the claims can exist; a token leaves `live` unless its claim is handed out, so a
+            // claim taken by a call that failed afterwards (cancelled, say) is never renewed, and expires.
+            for token in tokens do
+                live[token] <- 0uy
+
+            let! discovery =
+                task {
+                    try
+                        use! reader = batch.ExecuteReaderAsync ct
+                        let! _ = reader.NextResultAsync ct
+
+                        if awaitDiscovery then
+                            let! _ = reader.NextResultAsync ct
+                            ()
+
+                        let! _ = reader.ReadAsync ct
+                        let discovery = discovered reader
+                        let! _ = reader.NextResultAsync ct
+
+                        while! reader.ReadAsync ct do
+                            known <- reader.GetInt64 0 > 0L
+
+                            if not (reader.IsDBNull 1) then
+                                let token = reader.GetGuid 5
+
+                                let _, _, _, _, rows =
+                                    match Seq.tryLast claimed with
+                                    | Some(last, _, _, _, _ as current) when last = token -> current
+                                    | _ ->
+                                        let current =
+                                            token,
+                                            reader.GetString 1,
+                                            reader.GetInt64 3,
+                                            reader.GetInt64 4,
+                                            ResizeArray()
+
+                                        claimed.Add current
+                                        current
+
+                                if not (reader.IsDBNull 7) then
+                                    rows.Add(Rows.read reader 7, reader.GetBoolean 6)
+
+                        do! reader.DisposeAsync()
+
+                        if not implicitly then
+                            do! transaction.CommitAsync CancellationToken.None
+
+                        return discovery
+                    with error ->
+                        for token in tokens do
+                            live.TryRemove token |> ignore
+
+                        ExceptionDispatchInfo.Capture(error).Throw()
+                        return Unchecked.defaultof<_>
+                }
+
+            for token in tokens do
+                if not (claimed |> Seq.exists (fun (held, _, _, _, _) -> held = token)) then
+                    live.TryRemove token |> ignore
+
+            if not known then
+                return unknownGroup request.Group
+            else
+                return
+                    discovery,
+                    [
+                        for token, streamId, high, epoch, rows in claimed ->
+                            {
+                                Group = request.Group
+                                StreamId = streamId
+                                Messages =
+                                    [
+                                        for message, inBatch in rows do
+                                            if inBatch then
+                                                {
+                                                    Message = message
+                                                    Replaying = message.Seq <= high
+                                                }
+                                    ]
+                                History =
+                                    if request.WithHistory then
+                                        rows |> Seq.map fst |> List.ofSeq
+                                    else
+                                        []
+                                Token = { Token = token; Epoch = epoch }
+                            }
+                    ]
+        }
+
+    /// Claims of up to `streams` streams with messages for the group: discovery steps and claim attempts until
+    /// some are found, or nothing is left (waiting up to `DiscoveryWait` for older transactions to end).
+    let claimAsync (request: ClaimRequest) (streams: int) (ct: CancellationToken) =
+        task {
+            let deadline = DateTime.UtcNow + options.DiscoveryWait
+            let mutable result = []
+            let mutable searching = true
+            let mutable awaitDiscovery = false
+
+            while searching do
+                let! discovery, claimed = claimOnce request streams awaitDiscovery ct
+                awaitDiscovery <- false
+                let empty, found = claimed |> List.partition (fun claim -> claim.Messages.IsEmpty)
+
+                for claim in empty do
+                    do! settle claim ct
+
+                match found with
+                | _ :: _ ->
+                    result <- found
+                    searching <- false
+                | [] when not empty.IsEmpty || discovery.More -> ()
+                | [] when discovery.Skipped -> awaitDiscovery <- true
+                | [] when discovery.Waiting ->
+                    let! early = waitForHorizon deadline ct
+                    searching <- early
+                | [] -> searching <- false
+
+            return result
+        }
+
+    /// Completes claims in one transaction: fences them all in one statement (a lost claim executes nothing),
+    /// executes the actions of those still held (their appends first, then their syncs), and acknowledges them
+    /// all in one statement. Gives each claim's result, or the first conflict, which rolls everything back (as
+    /// does an exception).
+    let completeTogether (completions: (Claim * Handled list) list) (ct: CancellationToken) =
+        transact ct (fun transaction ->
+            task {
+                use fence = transaction.Command statements.Fence
+
+                let handles =
+                    completions |> List.map (fun (claim, _) -> claim, claim.Token :?> PostgresClaim)
+
+                Rows.add fence.Parameters "groups" [| for claim, _ in handles -> claim.Group |]
+                Rows.add fence.Parameters "streams" [| for claim, _ in handles -> claim.StreamId |]
+                Rows.add fence.Parameters "tokens" [| for _, handle in handles -> handle.Token |]
+                do! statements.Prepare(fence, ct)
+                let held = Collections.Generic.HashSet<struct (string * string)>()
+
+                do!
+                    task {
+                        use! reader = fence.ExecuteReaderAsync ct
+
+                        while! reader.ReadAsync ct do
+                            held.Add(struct (reader.GetString 0, reader.GetString 1)) |> ignore
+                    }
+
+                let isHeld (claim: Claim) =
+                    held.Contains(struct (claim.Group, claim.StreamId))
+
+                let mutable conflict = None
+                let applied = ResizeArray()
+
+                for claim, handled in completions do
+                    if conflict.IsNone && isHeld claim then
+                        match! Store.applyAsync transaction handled ct with
+                        | Error failed -> conflict <- Some failed
+                        | Ok(seq, syncs) -> applied.Add((claim, seq, syncs))
+
+                match conflict with
+                | Some conflict -> return Error conflict
+                | None ->
+                    for _, _, syncs in applied do
+                        do! Store.syncAsync transaction syncs
+
+                    let acknowledgements =
+                        [
+                            for claim, seq, _ in applied do
+                                match seq with
+                                | Some seq ->
+                                    claim.Group, claim.StreamId, seq, Nullable (claim.Token :?> PostgresClaim).Epoch
+                                | None -> ()
+                        ]
+
+                    if not acknowledgements.IsEmpty then
+                        use complete = transaction.Command statements.Complete
+                        Rows.addAcknowledgements complete.Parameters acknowledgements
+
+                        Rows.add
+                            complete.Parameters
+                            "asynchronous"
+                            (not (completions |> List.exists (snd >> storesMessages)))
+
+                        do! statements.Prepare(complete, ct)
+                        let! _ = complete.ExecuteNonQueryAsync ct
+                        ()
+
+                    return
+                        Ok
+                            [
+                                for claim, _ in completions ->
+                                    if isHeld claim then
+                                        CompleteResult.Completed
+                                    else
+                                        CompleteResult.Lost
+                            ]
             })
 
     new(dataSource: NpgsqlDataSource) = new PostgresStore(dataSource, PostgresOptions.defaults, TimeProvider.System)
@@ -640,73 +762,22 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
         member _.ClaimAsync(request, ct) =
             task {
-                let deadline = DateTime.UtcNow + options.DiscoveryWait
-                let mutable result = None
-                let mutable searching = true
-                let mutable awaitDiscovery = false
-
-                while searching do
-                    let! discovery, claimed = claimOnce request awaitDiscovery ct
-                    awaitDiscovery <- false
-
-                    match claimed with
-                    | Some claim when claim.Messages.IsEmpty -> do! settle claim ct
-                    | Some claim ->
-                        result <- Some claim
-                        searching <- false
-                    | None when discovery.More -> ()
-                    | None when discovery.Skipped -> awaitDiscovery <- true
-                    | None when discovery.Waiting ->
-                        let! early = waitForHorizon deadline ct
-                        searching <- early
-                    | None -> searching <- false
-
-                return result
+                let! claims = claimAsync request 1 ct
+                return List.tryHead claims
             }
+
+        member _.ClaimManyAsync(request, streams, ct) = claimAsync request streams ct
 
         member _.CompleteAsync(claim, handled, ct) =
             task {
                 // The claim ends here, or fails to, or (when `handled` is no prefix of it) expires.
                 forget claim
                 Store.checkPrefix claim handled
-                let handle = claim.Token :?> PostgresClaim
 
                 let! outcome =
                     task {
                         try
-                            let! completed =
-                                transact ct (fun transaction ->
-                                    task {
-                                        use fence = transaction.Command statements.Fence
-                                        Rows.add fence.Parameters "group" claim.Group
-                                        Rows.add fence.Parameters "stream" claim.StreamId
-                                        Rows.add fence.Parameters "token" handle.Token
-                                        do! statements.Prepare(fence, ct)
-                                        let! held = fence.ExecuteScalarAsync ct
-
-                                        if isNull held then
-                                            return Error CompleteResult.Lost
-                                        else
-                                            match! Store.executeAsync transaction handled ct with
-                                            | Error conflict -> return Error conflict
-                                            | Ok None -> return Ok()
-                                            | Ok(Some seq) ->
-                                                use complete = transaction.Command statements.Complete
-                                                Rows.add complete.Parameters "group" claim.Group
-                                                Rows.add complete.Parameters "stream" claim.StreamId
-                                                Rows.add complete.Parameters "seq" seq
-                                                Rows.add complete.Parameters "epoch" handle.Epoch
-
-                                                Rows.add
-                                                    complete.Parameters
-                                                    "asynchronous"
-                                                    (not (storesMessages handled))
-
-                                                do! statements.Prepare(complete, ct)
-                                                let! _ = complete.ExecuteNonQueryAsync ct
-                                                return Ok()
-                                    })
-
+                            let! completed = completeTogether [ claim, handled ] ct
                             return Ok completed
                         with
                         | :? PostgresException as error when
@@ -718,14 +789,47 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                     }
 
                 match outcome with
-                | Ok(Ok()) -> return CompleteResult.Completed
-                | Ok(Error CompleteResult.Lost) -> return CompleteResult.Lost
+                | Ok(Ok results) -> return List.exactlyOne results
                 | Ok(Error conflict) ->
                     do! release claim ct
                     return conflict
                 | Error error ->
                     do! release claim CancellationToken.None
                     return raise error
+            }
+
+        member store.CompleteManyAsync(completions, ct) =
+            let isPrefix (claim, handled) =
+                try
+                    Store.checkPrefix claim handled
+                    true
+                with :? ArgumentException ->
+                    false
+
+            task {
+                match completions with
+                | []
+                | [ _ ] -> return! Store.completeEachAsync store completions ct
+                | _ when not (completions |> List.forall isPrefix) ->
+                    return! Store.completeEachAsync store completions ct
+                | _ ->
+                    for claim, _ in completions do
+                        forget claim
+
+                    let! together =
+                        task {
+                            try
+                                let! completed = completeTogether completions ct
+                                return Ok completed
+                            with error ->
+                                return Error error
+                        }
+
+                    match together with
+                    | Ok(Ok results) -> return results |> List.map Ok
+                    // NOTE: rolled back; one by one, each gets its own outcome.
+                    | Ok(Error _)
+                    | Error _ -> return! Store.completeEachAsync store completions ct
             }
 
         member _.ReleaseAsync(claim, ct) = release claim ct

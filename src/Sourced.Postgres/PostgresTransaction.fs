@@ -302,15 +302,7 @@ type internal PostgresTransaction
                 Rows.add ensure.Parameters "stream" streamId
                 let! _ = ensure.ExecuteNonQueryAsync ct
                 use acknowledge = command statements.Acknowledge
-                Rows.add acknowledge.Parameters "group" group
-                Rows.add acknowledge.Parameters "stream" streamId
-                Rows.add acknowledge.Parameters "seq" seq
-
-                acknowledge.Parameters.Add(
-                    NpgsqlParameter("epoch", NpgsqlTypes.NpgsqlDbType.Bigint, Value = DBNull.Value)
-                )
-                |> ignore
-
+                Rows.addAcknowledgements acknowledge.Parameters [ group, streamId, seq, Nullable() ]
                 let! _ = acknowledge.ExecuteNonQueryAsync ct
                 ()
             }

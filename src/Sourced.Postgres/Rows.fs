@@ -28,14 +28,28 @@ module internal Rows =
         |> Json.toText
 
     let metadataOf (text: string) : Metadata =
-        let json = Json.parse text
+        if text = "{}" then
+            Metadata.empty
+        else
+            let json = Json.parse text
 
-        json.EnumerateObject()
-        |> Seq.map (fun property -> property.Name, property.Value.Clone())
-        |> Map.ofSeq
+            json.EnumerateObject()
+            |> Seq.map (fun property -> property.Name, property.Value.Clone())
+            |> Map.ofSeq
 
     let add (parameters: NpgsqlParameterCollection) (name: string) (value: 'T) =
         parameters.Add(NpgsqlParameter<'T>(name, value)) |> ignore
+
+    /// Acknowledgements as the arrays `Sql.Acknowledge` unnests: group, stream, seq and the claim's epoch (null:
+    /// always moves).
+    let addAcknowledgements
+        (parameters: NpgsqlParameterCollection)
+        (rows: (string * string * int64 * Nullable<int64>) list)
+        =
+        add parameters "groups" [| for group, _, _, _ in rows -> group |]
+        add parameters "streams" [| for _, stream, _, _ in rows -> stream |]
+        add parameters "seqs" [| for _, _, seq, _ in rows -> seq |]
+        add parameters "epochs" [| for _, _, _, epoch in rows -> epoch |]
 
     /// The columns of `messages` as the arrays an insert unnests (everything but stream and seq).
     let addMessages (parameters: NpgsqlParameterCollection) (messages: Message list) =

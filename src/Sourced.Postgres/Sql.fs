@@ -296,6 +296,11 @@ WHERE id = @group"""
     let nextPending (after: string) =
         $"(SELECT m.position FROM {{messages}} m WHERE m.stream_id = o.stream_id AND m.seq > {after} AND m.type = ANY(g.types) ORDER BY m.seq LIMIT 1)"
 
+    /// `nextPending` after the acknowledged seq of the offsets row `offset`, for the types `types`: null when
+    /// nothing waits (messages discovered after they were processed mark nothing pending).
+    let nextPendingOf (offset: string) (types: string) =
+        $"(SELECT m.position FROM {{messages}} m WHERE m.stream_id = {offset}.stream_id AND m.seq > {offset}.acked AND m.type = ANY({types}) ORDER BY m.seq LIMIT 1)"
+
     /// Where a group that starts from now starts in stream `stream`: after the messages visible in its
     /// registration snapshot (a prefix of the stream), or at 0 for a group that starts from the beginning.
     let origin (stream: string) =
@@ -348,7 +353,10 @@ tracked AS (
         + origin "r.stream_id"
         + """ AS origin) s
     ORDER BY r.stream_id
-    ON CONFLICT (group_id, stream_id) DO UPDATE SET next_position = coalesce({offsets}.next_position, EXCLUDED.next_position)
+    ON CONFLICT (group_id, stream_id) DO UPDATE SET next_position = """
+        + nextPendingOf "{offsets}" "(SELECT types FROM {groups} WHERE id = @group)::text[]"
+        + """
+        WHERE {offsets}.next_position IS NULL
     RETURNING 1
 ),
 last AS (SELECT xid, position FROM found ORDER BY xid DESC, position DESC LIMIT 1),
@@ -366,9 +374,10 @@ SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM tracked), (SELECT cou
                  AND m.xid >= pg_snapshot_xmin(pg_current_snapshot())
                  AND m.type = ANY(w.types))"""
 
-    /// Claims the stream whose first pending message is oldest, among those nobody holds, for an active group
-    /// that is not waiting for a retry; returns its batch (and whole history when asked), or only whether the
-    /// group exists.
+    /// Claims up to cardinality(@tokens) streams, those whose first pending message is oldest among the ones
+    /// nobody holds, for an active group that is not waiting for a retry: each with its own token (numbered in
+    /// stream order). Returns each claimed stream's batch of up to @batch messages (or its whole history, the
+    /// batch flagged, when asked), one row per message, oldest stream first, or only whether the group exists.
     [<Literal>]
     let Claim =
         """
@@ -381,69 +390,97 @@ candidate AS (
     WHERE o.group_id = @group AND EXISTS (SELECT 1 FROM g) AND o.next_position IS NOT NULL AND o.claimed_by IS NULL
     ORDER BY o.next_position
     FOR UPDATE OF o SKIP LOCKED
-    LIMIT 1
+    LIMIT cardinality(@tokens::uuid[])
 ),
+numbered AS (SELECT stream_id, row_number() OVER (ORDER BY stream_id) AS n FROM candidate),
 claimed AS (
-    UPDATE {offsets} o SET claimed_by = @worker, claim_token = @token, claimed_at = @now
-    FROM candidate c WHERE o.group_id = @group AND o.stream_id = c.stream_id
-    RETURNING o.stream_id, o.acked, o.high, o.epoch
+    UPDATE {offsets} o SET claimed_by = @worker, claim_token = (@tokens::uuid[])[c.n], claimed_at = @now
+    FROM numbered c WHERE o.group_id = @group AND o.stream_id = c.stream_id
+    RETURNING o.stream_id, o.acked, o.high, o.epoch, o.claim_token, o.next_position
 ),
-batch AS (
-    SELECT m.seq FROM claimed c, g, {messages} m
-    WHERE m.stream_id = c.stream_id AND m.seq > c.acked AND m.type = ANY(g.types)
-    ORDER BY m.seq LIMIT @batch
+batch AS MATERIALIZED (
+    SELECT c.stream_id,
+           (SELECT max(b.seq) FROM (SELECT m.seq FROM {messages} m
+                                    WHERE m.stream_id = c.stream_id AND m.seq > c.acked AND m.type = ANY(g.types)
+                                    ORDER BY m.seq LIMIT @batch) b) AS last
+    FROM claimed c, g
 )
 SELECT (SELECT count(*) FROM {groups} WHERE id = @group) AS known,
-       c.stream_id, c.acked, c.high, c.epoch, (b.seq IS NOT NULL) AS in_batch, """
-        + MessageColumns
-        + """
+       c.stream_id, c.acked, c.high, c.epoch, c.claim_token, coalesce(m.in_batch, false),
+       m.position, m.id, m.stream_id, m.seq, m.type, m.created_at, m.causation_id, m.correlation_id, m.metadata, m.payload
 FROM (SELECT 1) AS one
 LEFT JOIN claimed c ON true
 LEFT JOIN g ON true
-LEFT JOIN {messages} m ON m.stream_id = c.stream_id AND (@history OR m.seq IN (SELECT seq FROM batch))
-LEFT JOIN batch b ON b.seq = m.seq
-ORDER BY m.seq"""
+LEFT JOIN LATERAL (
+    (SELECT true AS in_batch, """
+        + MessageColumns
+        + """
+     FROM {messages} m
+     WHERE NOT @history AND m.stream_id = c.stream_id AND m.seq > c.acked AND m.type = ANY(g.types)
+     ORDER BY m.seq LIMIT @batch)
+    UNION ALL
+    (SELECT coalesce(m.seq > c.acked AND m.seq <= b.last AND m.type = ANY(g.types), false), """
+        + MessageColumns
+        + """
+     FROM {messages} m LEFT JOIN batch b ON b.stream_id = c.stream_id
+     WHERE @history AND m.stream_id = c.stream_id)
+) m ON true
+ORDER BY c.next_position, m.seq"""
 
     [<Literal>]
     let Release =
         "UPDATE {offsets} SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL WHERE group_id = @group AND stream_id = @stream AND claim_token = @token"
 
-    /// Ends a claim inside its completing transaction, and locks its offset; no row: the claim was lost.
+    /// Ends claims inside their completing transaction (@groups, @streams, @tokens), locking their offsets in key
+    /// order; returns the (group, stream) of each claim still held: a claim not returned was lost.
     [<Literal>]
     let Fence =
-        "UPDATE {offsets} SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL WHERE group_id = @group AND stream_id = @stream AND claim_token = @token RETURNING acked"
+        """
+WITH held AS (
+    SELECT o.group_id, o.stream_id
+    FROM {offsets} o, unnest(@groups::text[], @streams::text[], @tokens::uuid[]) AS u(group_id, stream_id, token)
+    WHERE o.group_id = u.group_id AND o.stream_id = u.stream_id AND o.claim_token = u.token
+    ORDER BY o.group_id, o.stream_id
+    FOR UPDATE OF o
+)
+UPDATE {offsets} o SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL
+FROM held h WHERE o.group_id = h.group_id AND o.stream_id = h.stream_id
+RETURNING o.group_id, o.stream_id"""
 
     /// Whether an acknowledgement moves `acked`: no reset of the offset since the claim.
     [<Literal>]
-    let Moves = "(@epoch::bigint IS NULL OR o.epoch = @epoch::bigint)"
+    let Moves = "(u.epoch IS NULL OR o.epoch = u.epoch)"
 
-    /// Moves a group's offset in a stream forward and points it at the next pending message. After a reset
-    /// of the offset since the claim (@epoch no longer the offset's) only `high` moves, so what was processed
-    /// replays; a null @epoch (a unit's acknowledgement) always moves.
+    /// Moves groups' offsets in streams forward (@groups, @streams, @seqs, @epochs: one acknowledgement per
+    /// element) and points each at its next pending message. After a reset of the offset since the claim (its
+    /// epoch no longer the offset's) only `high` moves, so what was processed replays; a null epoch (a unit's
+    /// acknowledgement) always moves.
     let Acknowledge =
         """
 UPDATE {offsets} o SET
     acked = CASE WHEN """
         + Moves
-        + """ THEN greatest(o.acked, @seq) ELSE o.acked END,
-    high = greatest(o.high, @seq),
+        + """ THEN greatest(o.acked, u.seq) ELSE o.acked END,
+    high = greatest(o.high, u.seq),
     next_position = """
-        + nextPending ("CASE WHEN " + Moves + " THEN greatest(o.acked, @seq) ELSE o.acked END")
+        + nextPending ("CASE WHEN " + Moves + " THEN greatest(o.acked, u.seq) ELSE o.acked END")
         + """
-FROM {groups} g
-WHERE g.id = o.group_id AND o.group_id = @group AND o.stream_id = @stream"""
+FROM {groups} g,
+     unnest(@groups::text[], @streams::text[], @seqs::bigint[], @epochs::bigint[]) AS u(group_id, stream_id, seq, epoch)
+WHERE g.id = o.group_id AND o.group_id = u.group_id AND o.stream_id = u.stream_id"""
 
-    /// Clears a retrying group's failure once a batch succeeds; skipped while the group row is locked (by a
-    /// registration, a reset or a failure being recorded), so a completion never waits for the group.
+    /// Clears the failure of retrying groups (@groups) once a batch succeeds; skips a group row that is locked (by
+    /// a registration, a reset or a failure being recorded), so a completion never waits for a group.
     [<Literal>]
     let Healthy =
         """
 UPDATE {groups} SET retry_count = 0, retry_at = NULL, error = NULL
-WHERE id = (SELECT id FROM {groups} WHERE id = @group AND (retry_count > 0 OR retry_at IS NOT NULL) FOR UPDATE SKIP LOCKED)"""
+WHERE id IN (SELECT id FROM {groups} WHERE id = ANY(@groups::text[]) AND (retry_count > 0 OR retry_at IS NOT NULL)
+             ORDER BY id FOR UPDATE SKIP LOCKED)"""
 
-    /// A completion's last statement: acknowledges, clears the group's failure (`Healthy`), and sets how the
+    /// A completion's last statement: acknowledges, clears the groups' failure (`Healthy`), and sets how the
     /// transaction commits: as configured, or asynchronously (@asynchronous) when it stored nothing that others
-    /// may act on: losing such a commit in a crash only means that the batch is processed again.
+    /// may act on: losing such a commit in a crash only means that the batches are processed again.
     let Complete =
         "WITH acknowledged AS ("
         + Acknowledge

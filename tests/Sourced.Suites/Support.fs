@@ -151,6 +151,10 @@ type DelegatingStore(inner: IMessageStore) =
     default _.RetryCountAsync(group, ct) = inner.RetryCountAsync(group, ct)
     abstract ClaimAsync: ClaimRequest * CancellationToken -> Task<Claim option>
     default _.ClaimAsync(request, ct) = inner.ClaimAsync(request, ct)
+    abstract ClaimManyAsync: ClaimRequest * int * CancellationToken -> Task<Claim list>
+
+    default _.ClaimManyAsync(request, streams, ct) =
+        inner.ClaimManyAsync(request, streams, ct)
 
     interface IMessageStore with
         member _.Clock = inner.Clock
@@ -184,7 +188,15 @@ type DelegatingStore(inner: IMessageStore) =
 
         member store.GroupStatsAsync(ct) = store.GroupStatsAsync(ct)
         member store.ClaimAsync(request, ct) = store.ClaimAsync(request, ct)
+
+        member store.ClaimManyAsync(request, streams, ct) =
+            store.ClaimManyAsync(request, streams, ct)
+
         member _.CompleteAsync(claim, handled, ct) = inner.CompleteAsync(claim, handled, ct)
+
+        member _.CompleteManyAsync(completions, ct) =
+            inner.CompleteManyAsync(completions, ct)
+
         member _.ReleaseAsync(claim, ct) = inner.ReleaseAsync(claim, ct)
         member _.HeartbeatAsync(workers, ct) = inner.HeartbeatAsync(workers, ct)
         member _.ReclaimAsync(staleAfter, ct) = inner.ReclaimAsync(staleAfter, ct)

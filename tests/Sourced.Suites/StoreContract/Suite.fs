@@ -19,6 +19,7 @@ let tests (name: string) (create: TimeProvider -> Task<IMessageStore>) : Test =
             Groups.tests create
             Claiming.tests create
             Completing.tests create
+            ClaimingMany.tests create
             Notifying.tests create
             Transactions.tests create
         ]
