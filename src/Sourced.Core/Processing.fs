@@ -35,17 +35,35 @@ module Processing =
                     }
         }
 
-    /// Claims a batch for `reactor` (its batch size, or `batchSize`), handles it and completes it. When the
-    /// reactor fails, `onFailure` runs before the claim is given up, so no other worker takes the failed
-    /// message while its group's error strategy is still deciding.
-    let stepWithAsync
+    let private outcome (claim: Claim) (result: BatchResult) (completed: Result<CompleteResult, exn>) =
+        let first =
+            match result.Handled with
+            | handled :: _ -> handled.Message
+            | [] -> (List.head claim.Messages).Message
+
+        match completed, result.Failure with
+        | Error error, _ -> StepOutcome.Failed(claim.Group, claim.StreamId, 0, first, error)
+        | Ok CompleteResult.Lost, _ -> StepOutcome.Lost(claim.Group, claim.StreamId)
+        | Ok(CompleteResult.Conflict(streamId, expected, actual)), _ ->
+            StepOutcome.Conflicted(claim.Group, streamId, first, expected, actual)
+        | Ok CompleteResult.Completed, Some(message, error) ->
+            StepOutcome.Failed(claim.Group, claim.StreamId, result.Handled.Length, message, error)
+        | Ok CompleteResult.Completed, None -> StepOutcome.Completed(claim.Group, claim.StreamId, result.Handled.Length)
+
+    /// Claims batches of up to `streams` streams for `reactor` (its batch size, or `batchSize`, per stream),
+    /// handles them one stream after the other and completes them together; an empty list when nothing was
+    /// claimable. When the reactor fails on a stream, `onFailure` runs before that claim is given up, so no other
+    /// worker takes the failed message while its group's error strategy is still deciding; the streams after it
+    /// are released unhandled.
+    let stepManyWithAsync
         (onFailure: Message -> exn -> Task)
         (store: IMessageStore)
         (reactor: Reactor)
         (worker: string)
         (batchSize: int)
+        (streams: int)
         (ct: CancellationToken)
-        : Task<StepOutcome> =
+        : Task<StepOutcome list> =
         task {
             let request =
                 {
@@ -55,49 +73,57 @@ module Processing =
                     WithHistory = reactor.NeedsHistory
                 }
 
-            match! store.ClaimAsync(request, ct) with
-            | None -> return StepOutcome.Idle
-            | Some claim ->
-                let batch =
-                    {
-                        Group = claim.Group
-                        StreamId = claim.StreamId
-                        Messages = claim.Messages
-                        History = claim.History
-                        Now = store.Clock.GetUtcNow()
-                        Clock = store.Clock
-                        NewId = Guid.CreateVersion7
-                    }
+            let! claims = store.ClaimManyAsync(request, streams, ct)
+            let results = ResizeArray<Claim * BatchResult>()
+            let unhandled = ResizeArray<Claim>()
 
-                let! result = handleAsync reactor batch ct
+            for claim in claims do
+                if results |> Seq.exists (fun (_, result) -> result.Failure.IsSome) then
+                    unhandled.Add claim
+                else
+                    let batch =
+                        {
+                            Group = claim.Group
+                            StreamId = claim.StreamId
+                            Messages = claim.Messages
+                            History = claim.History
+                            Now = store.Clock.GetUtcNow()
+                            Clock = store.Clock
+                            NewId = Guid.CreateVersion7
+                        }
 
-                match result.Failure with
-                | Some(message, error) -> do! onFailure message error
-                | None -> ()
+                    let! result = handleAsync reactor batch ct
 
-                let! completed =
-                    task {
-                        try
-                            let! completed = store.CompleteAsync(claim, result.Handled, ct)
-                            return Ok completed
-                        with error ->
-                            return Error error
-                    }
+                    match result.Failure with
+                    | Some(message, error) -> do! onFailure message error
+                    | None -> ()
 
-                let first =
-                    match result.Handled with
-                    | handled :: _ -> handled.Message
-                    | [] -> (List.head claim.Messages).Message
+                    results.Add((claim, result))
 
-                match completed, result.Failure with
-                | Error error, _ -> return StepOutcome.Failed(claim.Group, claim.StreamId, 0, first, error)
-                | Ok CompleteResult.Lost, _ -> return StepOutcome.Lost(claim.Group, claim.StreamId)
-                | Ok(CompleteResult.Conflict(streamId, expected, actual)), _ ->
-                    return StepOutcome.Conflicted(claim.Group, streamId, first, expected, actual)
-                | Ok CompleteResult.Completed, Some(message, error) ->
-                    return StepOutcome.Failed(claim.Group, claim.StreamId, result.Handled.Length, message, error)
-                | Ok CompleteResult.Completed, None ->
-                    return StepOutcome.Completed(claim.Group, claim.StreamId, result.Handled.Length)
+            let! completed =
+                task {
+                    try
+                        return! store.CompleteManyAsync([ for claim, result in results -> claim, result.Handled ], ct)
+                    with error ->
+                        return [ for _ in results -> Error error ]
+                }
+
+            for claim in unhandled do
+                do! store.ReleaseAsync(claim, ct)
+
+            return
+                List.map2
+                    (fun (claim, result) completed -> outcome claim result completed)
+                    (List.ofSeq results)
+                    completed
+        }
+
+    /// `stepManyWithAsync` over one stream: Idle when nothing was claimable.
+    let stepWithAsync onFailure store reactor worker batchSize ct : Task<StepOutcome> =
+        task {
+            match! stepManyWithAsync onFailure store reactor worker batchSize 1 ct with
+            | [] -> return StepOutcome.Idle
+            | outcome :: _ -> return outcome
         }
 
     /// `stepWithAsync` with nothing to do before a failed batch is given up.

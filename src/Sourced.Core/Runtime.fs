@@ -12,9 +12,14 @@ type RuntimeOptions =
     {
         /// Worker loops in this process.
         Workers: int
-        /// Messages per claim for reactors without a batch size of their own.
+        /// Messages per claimed stream for reactors without a batch size of their own.
         BatchSize: int
-        /// Batches a worker takes from one reactor before it queues the reactor again (fairness).
+        /// The most streams a worker claims at once (in one round trip), handles one after the other and completes
+        /// in one transaction. A worker's claims start at one stream and double while they come back full: large
+        /// claims raise throughput on backlogs of many streams; 1 keeps a slow handler from delaying the
+        /// completion of other streams' batches.
+        StreamsPerClaim: int
+        /// Batches (streams) a worker takes from one reactor before it queues the reactor again (fairness).
         MaxDrainRounds: int
         /// How often every reactor is polled, whatever notifications say (the safety net).
         CatchUpInterval: TimeSpan
@@ -39,7 +44,8 @@ module RuntimeOptions =
     let defaults: RuntimeOptions =
         {
             Workers = 2
-            BatchSize = 50
+            BatchSize = 100
+            StreamsPerClaim = 10
             MaxDrainRounds = 10
             CatchUpInterval = TimeSpan.FromSeconds 5.0
             PromoteInterval = TimeSpan.FromMilliseconds 500.0
@@ -88,6 +94,9 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
 
         if options.Workers < 1 then
             invalidArg (nameof options) "A runtime needs at least one worker."
+
+        if options.StreamsPerClaim < 1 then
+            invalidArg (nameof options) $"StreamsPerClaim must be at least 1, not {options.StreamsPerClaim}."
 
     let byGroup = reactors |> List.map (fun reactor -> reactor.Group, reactor) |> dict
 
@@ -201,15 +210,16 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                     do! guarded "onStop" (fun () -> Task.FromResult(strategy.OnStop failure))
         }
 
-    /// One step for a reactor; false when there was nothing to do (or the store could not be reached).
-    let step (worker: string) (reactor: Reactor) : Task<bool> =
+    /// One step for a reactor over up to `streams` streams; gives the batches it handled (0 when there was nothing
+    /// to do, or the store could not be reached).
+    let step (worker: string) (reactor: Reactor) (streams: int) : Task<int> =
         task {
             // NOTE: a failure the reactor reports is recovered while its claim is still held; one that happens
             // while executing actions has already lost its claim, and is recovered after.
-            let mutable recovered = false
+            let recovered = HashSet<Guid>()
 
-            let onFailure message error : Task =
-                recovered <- true
+            let onFailure (message: Message) error : Task =
+                recovered.Add message.Id |> ignore
 
                 task {
                     try
@@ -220,55 +230,70 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                 }
 
             try
-                match! Processing.stepWithAsync onFailure store reactor worker options.BatchSize aborting.Token with
-                | StepOutcome.Idle -> return false
-                | StepOutcome.Completed(group, streamId, handled) ->
-                    conflicts.TryRemove(struct (group, streamId)) |> ignore
-                    emit (RuntimeEvent.BatchCompleted(group, streamId, handled))
-                    return true
-                | StepOutcome.Conflicted(group, streamId, message, expected, actual) ->
-                    let count =
-                        conflicts.AddOrUpdate(struct (group, streamId), 1, fun _ count -> count + 1)
+                let! outcomes =
+                    Processing.stepManyWithAsync onFailure store reactor worker options.BatchSize streams aborting.Token
 
-                    emit (RuntimeEvent.Conflicted(group, streamId))
-
-                    if count > options.MaxConflicts then
+                for outcome in outcomes do
+                    match outcome with
+                    | StepOutcome.Idle -> ()
+                    | StepOutcome.Completed(group, streamId, handled) ->
                         conflicts.TryRemove(struct (group, streamId)) |> ignore
-                        do! recover reactor message (ConcurrencyConflictException(streamId, expected, actual))
-
-                    return true
-                | StepOutcome.Lost(group, streamId) ->
-                    emit (RuntimeEvent.ClaimLost(group, streamId))
-                    return true
-                | StepOutcome.Failed(group, streamId, handled, message, error) ->
-                    if handled > 0 then
                         emit (RuntimeEvent.BatchCompleted(group, streamId, handled))
+                    | StepOutcome.Conflicted(group, streamId, message, expected, actual) ->
+                        let count =
+                            conflicts.AddOrUpdate(struct (group, streamId), 1, fun _ count -> count + 1)
 
-                    if not recovered then
-                        do! recover reactor message error
+                        emit (RuntimeEvent.Conflicted(group, streamId))
 
-                    return true
+                        if count > options.MaxConflicts then
+                            conflicts.TryRemove(struct (group, streamId)) |> ignore
+                            do! recover reactor message (ConcurrencyConflictException(streamId, expected, actual))
+                    | StepOutcome.Lost(group, streamId) -> emit (RuntimeEvent.ClaimLost(group, streamId))
+                    | StepOutcome.Failed(group, streamId, handled, message, error) ->
+                        if handled > 0 then
+                            emit (RuntimeEvent.BatchCompleted(group, streamId, handled))
+
+                        if not (recovered.Contains message.Id) then
+                            do! recover reactor message error
+
+                return outcomes.Length
             with error ->
                 emit (RuntimeEvent.Trouble($"processing {reactor.Group}", error))
                 do! pause options.StoreErrorDelay
-                return false
+                return 0
         }
 
-    /// Takes up to `MaxDrainRounds` batches from a reactor, then queues it again if it still had work.
-    let drain (worker: string) (reactor: Reactor) =
+    /// Takes up to `MaxDrainRounds` batches from a reactor, then queues it again if it still had work. Claims
+    /// grow while they come back full (1, 2, 4 ... up to `StreamsPerClaim` streams; `sizes` keeps each reactor's
+    /// size for this worker) and fall back to one stream when they don't: a small backlog is spread over the
+    /// workers, a large one is taken in large claims.
+    let drain (worker: string) (sizes: Dictionary<string, int>) (reactor: Reactor) =
         task {
             let mutable rounds = 0
             let mutable busy = true
 
             while busy && rounds < options.MaxDrainRounds && not stopping.IsCancellationRequested do
-                rounds <- rounds + 1
-                let! worked = step worker reactor
-                busy <- worked
+                let size =
+                    match sizes.TryGetValue reactor.Group with
+                    | true, size -> size
+                    | _ -> 1
+
+                let asked = min size (options.MaxDrainRounds - rounds)
+                let! handled = step worker reactor asked
+
+                sizes[reactor.Group] <-
+                    if handled >= asked then
+                        min options.StreamsPerClaim (size * 2)
+                    else
+                        1
 
                 // NOTE: a reactor with work is worth another worker: an idle one joins on another stream (the
                 // queue holds at most one entry per worker for it).
-                if worked && rounds = 1 then
+                if handled > 0 && rounds = 0 then
                     wake reactor
+
+                rounds <- rounds + handled
+                busy <- handled > 0
 
             if busy && not stopping.IsCancellationRequested then
                 wake reactor
@@ -276,11 +301,12 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
 
     let work (worker: string) : Task =
         task {
+            let sizes = Dictionary<string, int>()
             let mutable running = true
 
             while running do
                 match! queue.TakeAsync stopping.Token with
-                | Some reactor -> do! drain worker reactor
+                | Some reactor -> do! drain worker sizes reactor
                 | None -> running <- false
         }
 

@@ -12,6 +12,7 @@ module internal OptionsMapping =
             { RuntimeOptions.defaults with
                 Workers = options.Workers
                 BatchSize = options.BatchSize
+                StreamsPerClaim = options.StreamsPerClaim
                 MaxDrainRounds = options.MaxDrainRounds
                 MaxConflicts = options.MaxConflicts
                 CatchUpInterval = options.CatchUpInterval

@@ -33,6 +33,7 @@ module internal OptionsValidation =
         [
             yield! atLeast 1L (nameof options.Workers) options.Workers
             yield! atLeast 1L (nameof options.BatchSize) options.BatchSize
+            yield! atLeast 1L (nameof options.StreamsPerClaim) options.StreamsPerClaim
             yield! atLeast 1L (nameof options.MaxDrainRounds) options.MaxDrainRounds
             yield! atLeast 0L (nameof options.MaxConflicts) options.MaxConflicts
             yield! atLeast 0L (nameof options.LagDegradedAbove) options.LagDegradedAbove

@@ -46,10 +46,13 @@ type SourcedOptions() =
     /// Worker loops in this process.
     member val Workers = RuntimeOptions.defaults.Workers with get, set
 
-    /// Messages per claim for reactors without a batch size of their own.
+    /// Messages per claimed stream for reactors without a batch size of their own.
     member val BatchSize = RuntimeOptions.defaults.BatchSize with get, set
 
-    /// Batches a worker takes from one reactor before it queues the reactor again (fairness).
+    /// Streams a worker claims at once, handles one after the other and completes in one transaction.
+    member val StreamsPerClaim = RuntimeOptions.defaults.StreamsPerClaim with get, set
+
+    /// Batches (streams) a worker takes from one reactor before it queues the reactor again (fairness).
     member val MaxDrainRounds = RuntimeOptions.defaults.MaxDrainRounds with get, set
 
     /// Consecutive conflicts on one stream before they count as a failure of the group.

@@ -86,4 +86,32 @@ let tests =
                     let! _ = Task.WhenAll(consumers)
                     Expect.equal taken.Value 100 "every push taken once"
                 })
+
+            testCase "a runtime refuses options and reactors it cannot run, naming what is wrong"
+            <| fun _ ->
+                let store = MemoryStore() :> IMessageStore
+
+                let refused (reactors: Reactor list) (options: RuntimeOptions) (expected: string) =
+                    let error =
+                        Expect.throwsC (fun () -> new Runtime(store, reactors, options) |> ignore) (fun error ->
+                            error.Message)
+
+                    Expect.stringContains error expected "the reason"
+
+                refused [] RuntimeOptions.defaults "at least one reactor"
+                refused [ reactor "a"; reactor "a" ] RuntimeOptions.defaults "share the consumer group 'a'"
+
+                refused
+                    [ reactor "a" ]
+                    { RuntimeOptions.defaults with
+                        Workers = 0
+                    }
+                    "at least one worker"
+
+                refused
+                    [ reactor "a" ]
+                    { RuntimeOptions.defaults with
+                        StreamsPerClaim = 0
+                    }
+                    "StreamsPerClaim must be at least 1, not 0"
         ]

@@ -131,6 +131,8 @@ let concurrency (create: TimeProvider -> Task<IMessageStore>) =
                                 { fast with
                                     Workers = 2
                                     BatchSize = 1
+                                    // NOTE: one stream per claim, or one worker could claim both waiting streams.
+                                    StreamsPerClaim = 1
                                     CatchUpInterval = TimeSpan.FromMinutes 10.0
                                 }
                             )
@@ -142,6 +144,51 @@ let concurrency (create: TimeProvider -> Task<IMessageStore>) =
                                         let! stats = statsOf store "pair"
                                         return stats.Lag = 0L && stats.Status = GroupStatus.Active
                                     }))
+                    })
+
+            onSystemClock
+                "claims grow from one stream while they come back full, up to StreamsPerClaim, and fall back when not"
+                (fun store ->
+                    task {
+                        let asked = ConcurrentQueue<int * int>()
+
+                        let watched =
+                            { new DelegatingStore(store) with
+                                override _.ClaimManyAsync(request, streams, token) =
+                                    task {
+                                        let! claims = store.ClaimManyAsync(request, streams, token)
+                                        asked.Enqueue((streams, claims.Length))
+                                        return claims
+                                    }
+                            }
+
+                        let recording = Recording()
+                        do! appendWork store 40 1
+
+                        let runtime =
+                            new Runtime(
+                                watched,
+                                [ recorder "g" recording (fun _ -> false) ],
+                                { fast with
+                                    Workers = 1
+                                    BatchSize = 1
+                                    StreamsPerClaim = 8
+                                    MaxDrainRounds = 100
+                                }
+                            )
+
+                        do!
+                            running runtime (fun () ->
+                                until runtime "the 40 streams are processed" (fun () ->
+                                    Task.FromResult(recording.Count = 40)))
+
+                        // 1 + 2 + 4 + 8 + 8 + 8 + 8 = 39 streams, then 1 of 8 asked: back to 1, then nothing.
+                        Expect.equal
+                            (asked |> Seq.truncate 9 |> List.ofSeq)
+                            [ 1, 1; 2, 2; 4, 4; 8, 8; 8, 8; 8, 8; 8, 8; 8, 1; 1, 0 ]
+                            "streams asked and claimed"
+
+                        Expect.equal recording.Overlaps.Value 0 "never two claims on one stream"
                     })
 
             onSystemClock
@@ -228,6 +275,72 @@ let failures (create: TimeProvider -> Task<IMessageStore>) =
     testList
         "failures"
         [
+            onSystemClock
+                "a failure in a claim of many streams: the streams before it complete, those after it wait, it is retried"
+                (fun store ->
+                    task {
+                        let recording = Recording()
+                        let handledOrder = ConcurrentQueue<string>()
+                        let mutable broken = true
+
+                        let failOnce (message: Message) =
+                            if message.StreamId = "s-2" && broken then
+                                broken <- false
+                                true
+                            else
+                                false
+
+                        let reactor =
+                            let inner = recorder "g" recording failOnce
+
+                            { inner with
+                                Handle =
+                                    fun batch token ->
+                                        handledOrder.Enqueue batch.StreamId
+                                        inner.Handle batch token
+                            }
+
+                        do! appendWork store 4 1
+
+                        let runtime =
+                            new Runtime(
+                                store,
+                                [ reactor ],
+                                { fast with
+                                    Workers = 1
+                                    BatchSize = 1
+                                    StreamsPerClaim = 4
+                                    Strategies = Map [ "g", ErrorStrategy.retry 3 (TimeSpan.FromMilliseconds 10.0) ]
+                                }
+                            )
+
+                        let retried =
+                            nextEvent runtime (function
+                                | RuntimeEvent.Retrying(failure, _) -> failure.Message.StreamId = "s-2"
+                                | _ -> false)
+
+                        do!
+                            running runtime (fun () ->
+                                task {
+                                    let! _ = retried
+
+                                    do!
+                                        until runtime "the four streams are processed" (fun () ->
+                                            Task.FromResult(recording.Count = 4))
+                                })
+
+                        // Claims of 1 stream (s-1), then 2 (s-2 fails, s-3 is released unhandled), then the rest.
+                        Expect.equal
+                            (List.ofSeq handledOrder)
+                            [ "s-1"; "s-2"; "s-2"; "s-3"; "s-4" ]
+                            "the stream after the failure waited for the retry"
+
+                        Expect.equal
+                            (recording.Seen |> List.ofSeq)
+                            [ "s-1", 1L; "s-2", 1L; "s-3", 1L; "s-4", 1L ]
+                            "each message once, in the order of the log"
+                    })
+
             onManualClock
                 "a failing group is retried per its policy, then stopped with its error, while others run on; a restart resumes it"
                 (fun clock store ->
@@ -597,11 +710,11 @@ let failures (create: TimeProvider -> Task<IMessageStore>) =
 
                     let flaky =
                         { new DelegatingStore(store) with
-                            override _.ClaimAsync(request, token) =
+                            override _.ClaimManyAsync(request, streams, token) =
                                 if Interlocked.Decrement &outages >= 0 then
-                                    Task.FromException<Claim option>(TimeoutException "connection refused")
+                                    Task.FromException<Claim list>(TimeoutException "connection refused")
                                 else
-                                    store.ClaimAsync(request, token)
+                                    store.ClaimManyAsync(request, streams, token)
                         }
 
                     let troubles = ConcurrentQueue<string>()

@@ -16,13 +16,15 @@ public class OptionsTests(PostgresServer server)
     public async Task Options_are_bound_from_the_Sourced_configuration_section_and_reach_the_runtime()
     {
         await using var host = TestHost.Build(StoreKind.Memory, server, sourced => sourced.Add(Shop.Baskets),
-            Settings(("Sourced:Workers", "3"), ("Sourced:BatchSize", "7"), ("Sourced:CatchUpInterval", "00:00:02"),
+            Settings(("Sourced:Workers", "3"), ("Sourced:BatchSize", "7"), ("Sourced:StreamsPerClaim", "4"),
+                ("Sourced:CatchUpInterval", "00:00:02"),
                 ("Sourced:StaleAfter", "00:00:30"), ("Sourced:Name", "node-a"), ("Sourced:LagDegradedAbove", "5")));
 
         var runtime = host.Services.GetRequiredService<Runtime>();
 
         Assert.Equal(3, runtime.Options.Workers);
         Assert.Equal(7, runtime.Options.BatchSize);
+        Assert.Equal(4, runtime.Options.StreamsPerClaim);
         Assert.Equal(TimeSpan.FromSeconds(2), runtime.Options.CatchUpInterval);
         Assert.Equal(TimeSpan.FromSeconds(30), runtime.Options.StaleAfter);
         Assert.Equal(["node-a-worker-1", "node-a-worker-2", "node-a-worker-3"], runtime.WorkerNames);
@@ -46,15 +48,17 @@ public class OptionsTests(PostgresServer server)
     public async Task Invalid_options_fail_the_start_naming_each_setting_its_value_and_what_is_allowed()
     {
         await using var host = TestHost.Build(StoreKind.Memory, server, sourced => sourced.Add(Shop.Baskets),
-            Settings(("Sourced:Workers", "0"), ("Sourced:StaleAfter", "00:00:01"), ("Sourced:PromoteInterval", "00:00:00")));
+            Settings(("Sourced:Workers", "0"), ("Sourced:StaleAfter", "00:00:01"), ("Sourced:PromoteInterval", "00:00:00"),
+                ("Sourced:StreamsPerClaim", "0")));
 
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.Host.StartAsync());
 
         Assert.Contains("Sourced:Workers is 0: it must be at least 1.", error.Message);
+        Assert.Contains("Sourced:StreamsPerClaim is 0: it must be at least 1.", error.Message);
         Assert.Contains("Sourced:PromoteInterval is 00:00:00: it must be a positive time span", error.Message);
         Assert.Contains(
             "Sourced:StaleAfter is 00:00:01: it must be longer than Sourced:HeartbeatInterval (00:00:02)", error.Message);
-        Assert.Equal(3, error.Failures.Count());
+        Assert.Equal(4, error.Failures.Count());
     }
 
     [Fact]
