@@ -210,7 +210,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
         run ct (fun transaction ->
             task {
                 use acknowledge = transaction.Command statements.Acknowledge
-                Rows.addAcknowledgements acknowledge.Parameters [ claim.Group, claim.StreamId, 0L, Nullable() ]
+                Rows.addAcknowledgements acknowledge.Parameters [ claim.Group, claim.StreamId, 0L, None ]
                 let! _ = acknowledge.ExecuteNonQueryAsync ct
                 // In this transaction: it holds the offset's row lock now, so a release on another connection
                 // would wait for it forever.
@@ -249,7 +249,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             Rows.add discover.Parameters "limit" options.DiscoveryBatch
             batch.BatchCommands.Add discover
             let tokens = Array.init (max 1 streams) (fun _ -> Guid.NewGuid())
-            let claim = NpgsqlBatchCommand(statements.Claim)
+            let claim = NpgsqlBatchCommand(statements.Claim tokens.Length)
             Rows.add claim.Parameters "group" request.Group
             Rows.add claim.Parameters "now" (Rows.utc (clock.GetUtcNow()))
             Rows.add claim.Parameters "worker" request.Worker
@@ -433,7 +433,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                             for claim, seq, _ in applied do
                                 match seq with
                                 | Some seq ->
-                                    claim.Group, claim.StreamId, seq, Nullable (claim.Token :?> PostgresClaim).Epoch
+                                    claim.Group, claim.StreamId, seq, Some (claim.Token :?> PostgresClaim).Epoch
                                 | None -> ()
                         ]
 

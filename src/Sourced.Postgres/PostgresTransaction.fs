@@ -302,7 +302,7 @@ type internal PostgresTransaction
                 Rows.add ensure.Parameters "stream" streamId
                 let! _ = ensure.ExecuteNonQueryAsync ct
                 use acknowledge = command statements.Acknowledge
-                Rows.addAcknowledgements acknowledge.Parameters [ group, streamId, seq, Nullable() ]
+                Rows.addAcknowledgements acknowledge.Parameters [ group, streamId, seq, None ]
                 let! _ = acknowledge.ExecuteNonQueryAsync ct
                 ()
             }

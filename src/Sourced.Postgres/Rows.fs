@@ -40,16 +40,16 @@ module internal Rows =
     let add (parameters: NpgsqlParameterCollection) (name: string) (value: 'T) =
         parameters.Add(NpgsqlParameter<'T>(name, value)) |> ignore
 
-    /// Acknowledgements as the arrays `Sql.Acknowledge` unnests: group, stream, seq and the claim's epoch (null:
-    /// always moves).
+    /// Acknowledgements as the arrays `Sql.Acknowledge` unnests: group, stream, seq and the claim's epoch (none,
+    /// sent as -1: always moves).
     let addAcknowledgements
         (parameters: NpgsqlParameterCollection)
-        (rows: (string * string * int64 * Nullable<int64>) list)
+        (rows: (string * string * int64 * int64 option) list)
         =
         add parameters "groups" [| for group, _, _, _ in rows -> group |]
         add parameters "streams" [| for _, stream, _, _ in rows -> stream |]
         add parameters "seqs" [| for _, _, seq, _ in rows -> seq |]
-        add parameters "epochs" [| for _, _, _, epoch in rows -> epoch |]
+        add parameters "epochs" [| for _, _, _, epoch in rows -> defaultArg epoch -1L |]
 
     /// The columns of `messages` as the arrays an insert unnests (everything but stream and seq).
     let addMessages (parameters: NpgsqlParameterCollection) (messages: Message list) =

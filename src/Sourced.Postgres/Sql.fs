@@ -374,9 +374,10 @@ SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM tracked), (SELECT cou
                  AND m.xid >= pg_snapshot_xmin(pg_current_snapshot())
                  AND m.type = ANY(w.types))"""
 
-    /// Claims up to cardinality(@tokens) streams, those whose first pending message is oldest among the ones
-    /// nobody holds, for an active group that is not waiting for a retry: each with its own token (numbered in
-    /// stream order). Returns each claimed stream's batch of up to @batch messages (or its whole history, the
+    /// Claims up to {claimed_streams} streams (a number the store renders: with a parameter as the limit, the planner
+    /// assumes a tenth of the group's offsets and scans them all), those whose first pending message is oldest
+    /// among the ones nobody holds, for an active group that is not waiting for a retry: each with its own token
+    /// from @tokens (numbered in stream order). Returns each claimed stream's batch of up to @batch messages (or its whole history, the
     /// batch flagged, when asked), one row per message, oldest stream first, or only whether the group exists.
     [<Literal>]
     let Claim =
@@ -390,7 +391,7 @@ candidate AS (
     WHERE o.group_id = @group AND EXISTS (SELECT 1 FROM g) AND o.next_position IS NOT NULL AND o.claimed_by IS NULL
     ORDER BY o.next_position
     FOR UPDATE OF o SKIP LOCKED
-    LIMIT cardinality(@tokens::uuid[])
+    LIMIT {claimed_streams}
 ),
 numbered AS (SELECT stream_id, row_number() OVER (ORDER BY stream_id) AS n FROM candidate),
 claimed AS (
@@ -449,11 +450,11 @@ RETURNING o.group_id, o.stream_id"""
 
     /// Whether an acknowledgement moves `acked`: no reset of the offset since the claim.
     [<Literal>]
-    let Moves = "(u.epoch IS NULL OR o.epoch = u.epoch)"
+    let Moves = "(u.epoch < 0 OR o.epoch = u.epoch)"
 
     /// Moves groups' offsets in streams forward (@groups, @streams, @seqs, @epochs: one acknowledgement per
     /// element) and points each at its next pending message. After a reset of the offset since the claim (its
-    /// epoch no longer the offset's) only `high` moves, so what was processed replays; a null epoch (a unit's
+    /// epoch no longer the offset's) only `high` moves, so what was processed replays; an epoch of -1 (a unit's
     /// acknowledgement) always moves.
     let Acknowledge =
         """

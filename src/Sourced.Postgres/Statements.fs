@@ -7,6 +7,7 @@ open Npgsql
 /// The store's SQL, rendered once for its schema and prefix.
 type internal Statements(names: Names, prepare: bool) =
     let render = Sql.render names
+    let claims = System.Collections.Concurrent.ConcurrentDictionary<int, string>()
 
     member _.Names = names
 
@@ -42,7 +43,11 @@ type internal Statements(names: Names, prepare: bool) =
     member val RefreshPending = render Sql.RefreshPending
     member val Discover = render Sql.Discover
     member val AsynchronousCommit = Sql.AsynchronousCommit
-    member val Claim = render Sql.Claim
+
+    /// The claim of up to `streams` streams (one statement per count, rendered once).
+    member _.Claim(streams: int) : string =
+        claims.GetOrAdd(streams, fun streams -> (render Sql.Claim).Replace("{claimed_streams}", string streams))
+
     member val Release = render Sql.Release
     member val Fence = render Sql.Fence
     member val Acknowledge = render Sql.Acknowledge
