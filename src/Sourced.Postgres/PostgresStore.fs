@@ -209,7 +209,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
         run ct (fun transaction ->
             task {
-                use acknowledge = transaction.Command statements.Acknowledge
+                use acknowledge = transaction.Command(statements.Acknowledge 1)
                 Rows.addAcknowledgements acknowledge.Parameters [ claim.Group, claim.StreamId, 0L, None ]
                 let! _ = acknowledge.ExecuteNonQueryAsync ct
                 // In this transaction: it holds the offset's row lock now, so a release on another connection
@@ -391,14 +391,15 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
     let completeTogether (completions: (Claim * Handled list) list) (ct: CancellationToken) =
         transact ct (fun transaction ->
             task {
-                use fence = transaction.Command statements.Fence
+                use fence = transaction.Command(statements.Fence completions.Length)
 
-                let handles =
-                    completions |> List.map (fun (claim, _) -> claim, claim.Token :?> PostgresClaim)
+                Rows.addFences
+                    fence.Parameters
+                    [
+                        for claim, _ in completions ->
+                            claim.Group, claim.StreamId, (claim.Token :?> PostgresClaim).Token
+                    ]
 
-                Rows.add fence.Parameters "groups" [| for claim, _ in handles -> claim.Group |]
-                Rows.add fence.Parameters "streams" [| for claim, _ in handles -> claim.StreamId |]
-                Rows.add fence.Parameters "tokens" [| for _, handle in handles -> handle.Token |]
                 do! statements.Prepare(fence, ct)
                 let held = Collections.Generic.HashSet<struct (string * string)>()
 
@@ -438,7 +439,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                         ]
 
                     if not acknowledgements.IsEmpty then
-                        use complete = transaction.Command statements.Complete
+                        use complete = transaction.Command(statements.Complete acknowledgements.Length)
                         Rows.addAcknowledgements complete.Parameters acknowledgements
 
                         Rows.add

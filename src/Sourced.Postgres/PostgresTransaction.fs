@@ -301,7 +301,7 @@ type internal PostgresTransaction
                 Rows.add ensure.Parameters "group" group
                 Rows.add ensure.Parameters "stream" streamId
                 let! _ = ensure.ExecuteNonQueryAsync ct
-                use acknowledge = command statements.Acknowledge
+                use acknowledge = command (statements.Acknowledge 1)
                 Rows.addAcknowledgements acknowledge.Parameters [ group, streamId, seq, None ]
                 let! _ = acknowledge.ExecuteNonQueryAsync ct
                 ()

@@ -40,16 +40,30 @@ module internal Rows =
     let add (parameters: NpgsqlParameterCollection) (name: string) (value: 'T) =
         parameters.Add(NpgsqlParameter<'T>(name, value)) |> ignore
 
-    /// Acknowledgements as the arrays `Sql.Acknowledge` unnests: group, stream, seq and the claim's epoch (none,
+    /// One column of the rows of a fence or an acknowledgement (`Sql.rowsOf`): a scalar for one row, an array
+    /// (the name in the plural) for many.
+    let private addColumn (parameters: NpgsqlParameterCollection) (name: string) (values: 'T array) =
+        if values.Length = 1 then
+            add parameters name values[0]
+        else
+            add parameters (name + "s") values
+
+    /// Acknowledgements for `Sql.Acknowledge` and `Sql.Complete`: group, stream, seq and the claim's epoch (none,
     /// sent as -1: always moves).
     let addAcknowledgements
         (parameters: NpgsqlParameterCollection)
         (rows: (string * string * int64 * int64 option) list)
         =
-        add parameters "groups" [| for group, _, _, _ in rows -> group |]
-        add parameters "streams" [| for _, stream, _, _ in rows -> stream |]
-        add parameters "seqs" [| for _, _, seq, _ in rows -> seq |]
-        add parameters "epochs" [| for _, _, _, epoch in rows -> defaultArg epoch -1L |]
+        addColumn parameters "group" [| for group, _, _, _ in rows -> group |]
+        addColumn parameters "stream" [| for _, stream, _, _ in rows -> stream |]
+        addColumn parameters "seq" [| for _, _, seq, _ in rows -> seq |]
+        addColumn parameters "epoch" [| for _, _, _, epoch in rows -> defaultArg epoch -1L |]
+
+    /// Claims for `Sql.Fence`: group, stream and token.
+    let addFences (parameters: NpgsqlParameterCollection) (claims: (string * string * Guid) list) =
+        addColumn parameters "group" [| for group, _, _ in claims -> group |]
+        addColumn parameters "stream" [| for _, stream, _ in claims -> stream |]
+        addColumn parameters "token" [| for _, _, token in claims -> token |]
 
     /// The columns of `messages` as the arrays an insert unnests (everything but stream and seq).
     let addMessages (parameters: NpgsqlParameterCollection) (messages: Message list) =

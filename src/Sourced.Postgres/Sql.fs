@@ -432,14 +432,42 @@ ORDER BY c.next_position, m.seq"""
     let Release =
         "UPDATE {offsets} SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL WHERE group_id = @group AND stream_id = @stream AND claim_token = @token"
 
-    /// Ends claims inside their completing transaction (@groups, @streams, @tokens), locking their offsets in key
+    /// The rows `u` that a fence or an acknowledgement works on: one from scalar parameters (@group, @stream ...),
+    /// or many unnested from arrays (@groups, @streams ...). Two statements rather than one: with arrays the planner
+    /// assumes ten rows and plans every execution afresh instead of using the prepared plan, which costs a one-stream
+    /// completion about half a millisecond.
+    let rowsOf (many: bool) (columns: (string * string * string) list) =
+        if many then
+            let arrays =
+                columns
+                |> List.map (fun (parameter, _, sqlType) -> $"@{parameter}s::{sqlType}[]")
+                |> String.concat ", "
+
+            let names = columns |> List.map (fun (_, column, _) -> column) |> String.concat ", "
+            $"unnest({arrays}) AS u({names})"
+        else
+            let values =
+                columns
+                |> List.map (fun (parameter, column, sqlType) -> $"@{parameter}::{sqlType} AS {column}")
+                |> String.concat ", "
+
+            $"(SELECT {values}) AS u"
+
+    /// Ends claims inside their completing transaction (group, stream, token each), locking their offsets in key
     /// order; returns the (group, stream) of each claim still held: a claim not returned was lost.
-    [<Literal>]
-    let Fence =
+    let Fence (many: bool) =
         """
 WITH held AS (
     SELECT o.group_id, o.stream_id
-    FROM {offsets} o, unnest(@groups::text[], @streams::text[], @tokens::uuid[]) AS u(group_id, stream_id, token)
+    FROM {offsets} o, """
+        + rowsOf
+            many
+            [
+                "group", "group_id", "text"
+                "stream", "stream_id", "text"
+                "token", "token", "uuid"
+            ]
+        + """
     WHERE o.group_id = u.group_id AND o.stream_id = u.stream_id AND o.claim_token = u.token
     ORDER BY o.group_id, o.stream_id
     FOR UPDATE OF o
@@ -452,11 +480,20 @@ RETURNING o.group_id, o.stream_id"""
     [<Literal>]
     let Moves = "(u.epoch < 0 OR o.epoch = u.epoch)"
 
-    /// Moves groups' offsets in streams forward (@groups, @streams, @seqs, @epochs: one acknowledgement per
-    /// element) and points each at its next pending message. After a reset of the offset since the claim (its
-    /// epoch no longer the offset's) only `high` moves, so what was processed replays; an epoch of -1 (a unit's
-    /// acknowledgement) always moves.
-    let Acknowledge =
+    let private acknowledgements (many: bool) =
+        rowsOf
+            many
+            [
+                "group", "group_id", "text"
+                "stream", "stream_id", "text"
+                "seq", "seq", "bigint"
+                "epoch", "epoch", "bigint"
+            ]
+
+    /// Moves groups' offsets in streams forward (group, stream, seq and epoch each) and points each at its next
+    /// pending message. After a reset of the offset since the claim (its epoch no longer the offset's) only `high`
+    /// moves, so what was processed replays; an epoch of -1 (a unit's acknowledgement) always moves.
+    let Acknowledge (many: bool) =
         """
 UPDATE {offsets} o SET
     acked = CASE WHEN """
@@ -466,27 +503,30 @@ UPDATE {offsets} o SET
     next_position = """
         + nextPending ("CASE WHEN " + Moves + " THEN greatest(o.acked, u.seq) ELSE o.acked END")
         + """
-FROM {groups} g,
-     unnest(@groups::text[], @streams::text[], @seqs::bigint[], @epochs::bigint[]) AS u(group_id, stream_id, seq, epoch)
+FROM {groups} g, """
+        + acknowledgements many
+        + """
 WHERE g.id = o.group_id AND o.group_id = u.group_id AND o.stream_id = u.stream_id"""
 
-    /// Clears the failure of retrying groups (@groups) once a batch succeeds; skips a group row that is locked (by
-    /// a registration, a reset or a failure being recorded), so a completion never waits for a group.
-    [<Literal>]
-    let Healthy =
+    /// Clears the failure of the acknowledging groups once a batch succeeds; skips a group row that is locked (by a
+    /// registration, a reset or a failure being recorded), so a completion never waits for a group.
+    let Healthy (many: bool) =
         """
 UPDATE {groups} SET retry_count = 0, retry_at = NULL, error = NULL
-WHERE id IN (SELECT id FROM {groups} WHERE id = ANY(@groups::text[]) AND (retry_count > 0 OR retry_at IS NOT NULL)
+WHERE id IN (SELECT id FROM {groups}
+             WHERE id IN (SELECT u.group_id FROM """
+        + acknowledgements many
+        + """) AND (retry_count > 0 OR retry_at IS NOT NULL)
              ORDER BY id FOR UPDATE SKIP LOCKED)"""
 
     /// A completion's last statement: acknowledges, clears the groups' failure (`Healthy`), and sets how the
     /// transaction commits: as configured, or asynchronously (@asynchronous) when it stored nothing that others
     /// may act on: losing such a commit in a crash only means that the batches are processed again.
-    let Complete =
+    let Complete (many: bool) =
         "WITH acknowledged AS ("
-        + Acknowledge
+        + Acknowledge many
         + " RETURNING 1), healthy AS ("
-        + Healthy
+        + Healthy many
         + " RETURNING 1) SELECT set_config('synchronous_commit', CASE WHEN @asynchronous THEN 'off' ELSE current_setting('synchronous_commit') END, true)"
 
     /// The offset a transaction processes a stream from: created at the group's start when missing, then locked.

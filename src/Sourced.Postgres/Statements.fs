@@ -8,6 +8,7 @@ open Npgsql
 type internal Statements(names: Names, prepare: bool) =
     let render = Sql.render names
     let claims = System.Collections.Concurrent.ConcurrentDictionary<int, string>()
+    let pick (count: int) (one: string, many: string) = if count = 1 then one else many
 
     member _.Names = names
 
@@ -49,10 +50,14 @@ type internal Statements(names: Names, prepare: bool) =
         claims.GetOrAdd(streams, fun streams -> (render Sql.Claim).Replace("{claimed_streams}", string streams))
 
     member val Release = render Sql.Release
-    member val Fence = render Sql.Fence
-    member val Acknowledge = render Sql.Acknowledge
-    member val Healthy = render Sql.Healthy
-    member val Complete = render Sql.Complete
+    member val private Fences = render (Sql.Fence false), render (Sql.Fence true)
+    member val private Acknowledges = render (Sql.Acknowledge false), render (Sql.Acknowledge true)
+    member val private Completes = render (Sql.Complete false), render (Sql.Complete true)
+
+    /// Statements over one row or many (`Sql.rowsOf`), for `count` rows.
+    member statements.Fence(count: int) = pick count statements.Fences
+    member statements.Acknowledge(count: int) = pick count statements.Acknowledges
+    member statements.Complete(count: int) = pick count statements.Completes
     member val EnsureOffset = render Sql.EnsureOffset
     member val LockOffset = render Sql.LockOffset
     member val PendingUpTo = render Sql.PendingUpTo
