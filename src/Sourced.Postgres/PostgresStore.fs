@@ -462,6 +462,113 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                             ]
             })
 
+    /// The handled messages whose actions a completion executes: up to the first with a `Retry`.
+    let processed (handled: Handled list) =
+        handled
+        |> List.takeWhile (fun item -> not (item.Actions |> List.exists (fun action -> action.IsRetry)))
+
+    /// Whether a completion can be sent in one batch: appends and acknowledgements only (a `Sync` needs the
+    /// appends' outcome first, a schedule checks ids first).
+    let pipelinable (completions: (Claim * Handled list) list) =
+        completions
+        |> List.forall (fun (_, handled) ->
+            processed handled
+            |> List.forall (fun item ->
+                item.Actions
+                |> List.forall (fun action ->
+                    match action with
+                    | Action.AppendAfter _
+                    | Action.AppendNext _
+                    | Action.Ack -> true
+                    | Action.Schedule _
+                    | Action.Sync _
+                    | Action.Retry -> false)))
+
+    /// `completeTogether` in one round trip plus the commit, for completions that only append and acknowledge:
+    /// the fence, every append and the acknowledgement go in one batch, and the transaction commits only if every
+    /// claim was still held and every append applied. Otherwise it is rolled back and gives None: the caller
+    /// completes them step by step, which tells each claim's outcome (lost, conflict, error).
+    let completePipelined (completions: (Claim * Handled list) list) (ct: CancellationToken) =
+        task {
+            let! outcome =
+                transact ct (fun transaction ->
+                    task {
+                        use batch = transaction.Batch()
+                        let fence = NpgsqlBatchCommand(statements.Fence completions.Length)
+
+                        Rows.addFences
+                            fence.Parameters
+                            [
+                                for claim, _ in completions ->
+                                    claim.Group, claim.StreamId, (claim.Token :?> PostgresClaim).Token
+                            ]
+
+                        batch.BatchCommands.Add fence
+                        let reads = ResizeArray<NpgsqlDataReader -> Task<bool>>()
+
+                        let acknowledgements =
+                            [
+                                for claim, handled in completions do
+                                    let processed = processed handled
+
+                                    for item in processed do
+                                        for action in item.Actions do
+                                            match transaction.BatchCommand action with
+                                            | Some(command, read) ->
+                                                batch.BatchCommands.Add command
+                                                reads.Add read
+                                            | None -> ()
+
+                                    match List.tryLast processed with
+                                    | Some last ->
+                                        claim.Group,
+                                        claim.StreamId,
+                                        last.Message.Seq,
+                                        Some (claim.Token :?> PostgresClaim).Epoch
+                                    | None -> ()
+                            ]
+
+                        if not acknowledgements.IsEmpty then
+                            let complete = NpgsqlBatchCommand(statements.Complete acknowledgements.Length)
+
+                            Rows.addAcknowledgements complete.Parameters acknowledgements
+
+                            Rows.add
+                                complete.Parameters
+                                "asynchronous"
+                                (not (completions |> List.exists (snd >> storesMessages)))
+
+                            batch.BatchCommands.Add complete
+
+                        do! statements.Prepare(batch, ct)
+
+                        try
+                            use! reader = batch.ExecuteReaderAsync ct
+                            let mutable held = 0
+
+                            while! reader.ReadAsync ct do
+                                held <- held + 1
+
+                            let mutable applied = held = completions.Length
+
+                            for read in reads do
+                                let! _ = reader.NextResultAsync ct
+                                let! fine = read reader
+                                applied <- applied && fine
+
+                            if applied then
+                                return Ok [ for _ in completions -> CompleteResult.Completed ]
+                            else
+                                return Error()
+                        with :? PostgresException ->
+                            return Error()
+                    })
+
+            match outcome with
+            | Ok results -> return Some results
+            | Error() -> return None
+        }
+
     new(dataSource: NpgsqlDataSource) = new PostgresStore(dataSource, PostgresOptions.defaults, TimeProvider.System)
 
     new(dataSource: NpgsqlDataSource, options: PostgresOptions) =
@@ -778,8 +885,17 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 let! outcome =
                     task {
                         try
-                            let! completed = completeTogether [ claim, handled ] ct
-                            return Ok completed
+                            let! pipelined =
+                                if pipelinable [ claim, handled ] then
+                                    completePipelined [ claim, handled ] ct
+                                else
+                                    Task.FromResult None
+
+                            match pipelined with
+                            | Some results -> return Ok(Ok results)
+                            | None ->
+                                let! completed = completeTogether [ claim, handled ] ct
+                                return Ok completed
                         with
                         | :? PostgresException as error when
                             error.SqlState = PostgresErrorCodes.DeadlockDetected
@@ -820,8 +936,17 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                     let! together =
                         task {
                             try
-                                let! completed = completeTogether completions ct
-                                return Ok completed
+                                let! pipelined =
+                                    if pipelinable completions then
+                                        completePipelined completions ct
+                                    else
+                                        Task.FromResult None
+
+                                match pipelined with
+                                | Some results -> return Ok(Ok results)
+                                | None ->
+                                    let! completed = completeTogether completions ct
+                                    return Ok completed
                             with error ->
                                 return Error error
                         }

@@ -71,6 +71,89 @@ type internal PostgresTransaction
             return unbox<int64> actual
         }
 
+    /// An append's statement text and parameters.
+    let appendStatement
+        (streamId: string)
+        (at: Position)
+        (messages: Message list)
+        (parameters: NpgsqlParameterCollection)
+        =
+        let one = messages.Length = 1
+        Rows.add parameters "stream" streamId
+        Rows.add parameters "count" (int64 messages.Length)
+
+        match at with
+        | Position.After expected -> Rows.add parameters "expected" expected
+
+        if one then
+            Rows.addMessage parameters messages.Head
+        else
+            Rows.addMessages parameters messages
+
+        match at with
+        | Position.After 0L when one -> statements.AppendOneToNewStream
+        | Position.After 0L -> statements.AppendToNewStream
+        | Position.After _ when one -> statements.AppendOneAfterSeq
+        | Position.After _ -> statements.AppendAfterSeq
+
+    /// The messages of an append as stored, from its (position, seq) rows; remembered for notifications.
+    let stored (streamId: string) (messages: Message list) (rows: (int64 * int64) list) =
+        let stored =
+            List.map2
+                (fun (message: Message) (position, seq) ->
+                    { message with
+                        StreamId = streamId
+                        Position = position
+                        Seq = seq
+                        CreatedAt = Rows.utc message.CreatedAt
+                    })
+                messages
+                rows
+
+        appended.AddRange stored
+        stored
+
+    let readAppended (reader: NpgsqlDataReader) =
+        task {
+            let rows = ResizeArray()
+
+            while! reader.ReadAsync ct do
+                rows.Add(reader.GetInt64 0, reader.GetInt64 1)
+
+            return List.ofSeq rows
+        }
+
+    /// The messages of an AppendNext as stored, from its (id, position, seq) rows; remembered for notifications.
+    let storedNext (messages: Message list) (rows: Collections.Generic.Dictionary<Guid, int64 * int64>) =
+        let stored =
+            messages
+            |> List.map (fun message ->
+                let position, seq = rows[message.Id]
+
+                { message with
+                    Position = position
+                    Seq = seq
+                    CreatedAt = Rows.utc message.CreatedAt
+                })
+
+        appended.AddRange stored
+        stored
+
+    let readAppendedNext (reader: NpgsqlDataReader) =
+        task {
+            let rows = Collections.Generic.Dictionary<Guid, int64 * int64>()
+
+            while! reader.ReadAsync ct do
+                rows[reader.GetGuid 0] <- (reader.GetInt64 1, reader.GetInt64 2)
+
+            return rows
+        }
+
+    let appendNextStatement (messages: Message list) (parameters: NpgsqlParameterCollection) =
+        Rows.addMessages parameters messages
+        Rows.add parameters "streams" [| for message in messages -> message.StreamId |]
+        statements.AppendNext
+
     /// Appends one stream's messages in one statement; an empty result is a conflict.
     member _.Append(streamId: string, at: Position, messages: Message list) : Task<AppendResult> =
         task {
@@ -79,38 +162,15 @@ type internal PostgresTransaction
             if messages.IsEmpty then
                 return AppendResult.Appended []
             else
-                let one = messages.Length = 1
-
-                let sql =
-                    match at with
-                    | Position.After 0L when one -> statements.AppendOneToNewStream
-                    | Position.After 0L -> statements.AppendToNewStream
-                    | Position.After _ when one -> statements.AppendOneAfterSeq
-                    | Position.After _ -> statements.AppendAfterSeq
-
-                use append = command sql
-                Rows.add append.Parameters "stream" streamId
-                Rows.add append.Parameters "count" (int64 messages.Length)
-
-                match at with
-                | Position.After expected -> Rows.add append.Parameters "expected" expected
-
-                if one then
-                    Rows.addMessage append.Parameters messages.Head
-                else
-                    Rows.addMessages append.Parameters messages
+                use append = command null
+                append.CommandText <- appendStatement streamId at messages append.Parameters
 
                 let! rows =
                     task {
                         try
                             do! statements.Prepare(append, ct)
                             use! reader = append.ExecuteReaderAsync ct
-                            let rows = ResizeArray()
-
-                            while! reader.ReadAsync ct do
-                                rows.Add(reader.GetInt64 0, reader.GetInt64 1)
-
-                            return List.ofSeq rows
+                            return! readAppended reader
                         with :? PostgresException as error when
                             error.SqlState = PostgresErrorCodes.UniqueViolation
                             && error.ConstraintName = $"{statements.Names.Prefix}_messages_id" ->
@@ -121,21 +181,7 @@ type internal PostgresTransaction
                 | [] ->
                     let! actual = actualSeq streamId
                     return AppendResult.Conflict actual
-                | rows ->
-                    let stored =
-                        List.map2
-                            (fun (message: Message) (position, seq) ->
-                                { message with
-                                    StreamId = streamId
-                                    Position = position
-                                    Seq = seq
-                                    CreatedAt = Rows.utc message.CreatedAt
-                                })
-                            messages
-                            rows
-
-                    appended.AddRange stored
-                    return AppendResult.Appended stored
+                | rows -> return AppendResult.Appended(stored streamId messages rows)
         }
 
     /// Each message at the end of its stream, in one statement; positions follow the messages' order.
@@ -146,41 +192,65 @@ type internal PostgresTransaction
             if messages.IsEmpty then
                 return []
             else
-                use append = command statements.AppendNext
-                Rows.addMessages append.Parameters messages
-                Rows.add append.Parameters "streams" [| for message in messages -> message.StreamId |]
+                use append = command null
+                append.CommandText <- appendNextStatement messages append.Parameters
                 do! statements.Prepare(append, ct)
 
                 let! rows =
                     task {
                         try
                             use! reader = append.ExecuteReaderAsync ct
-                            let rows = Collections.Generic.Dictionary<Guid, int64 * int64>()
-
-                            while! reader.ReadAsync ct do
-                                rows[reader.GetGuid 0] <- (reader.GetInt64 1, reader.GetInt64 2)
-
-                            return rows
+                            return! readAppendedNext reader
                         with :? PostgresException as error when
                             error.SqlState = PostgresErrorCodes.UniqueViolation
                             && error.ConstraintName = $"{statements.Names.Prefix}_messages_id" ->
                             return raise (alreadyStored messages error)
                     }
 
-                let stored =
-                    messages
-                    |> List.map (fun message ->
-                        let position, seq = rows[message.Id]
-
-                        { message with
-                            Position = position
-                            Seq = seq
-                            CreatedAt = Rows.utc message.CreatedAt
-                        })
-
-                appended.AddRange stored
-                return stored
+                return storedNext messages rows
         }
+
+    /// An action's appends as one command of a batch (none when it appends nothing), with how to read its result:
+    /// false when an optimistic append found its stream at another seq. Checks the messages as `AppendAsync`
+    /// and `AppendNextAsync` do.
+    member _.BatchCommand(action: Action) : (NpgsqlBatchCommand * (NpgsqlDataReader -> Task<bool>)) option =
+        match action with
+        | Action.AppendAfter(streamId, expected, messages) when not messages.IsEmpty ->
+            Store.checkSequence streamId expected messages
+            checkNew messages
+            let append = NpgsqlBatchCommand()
+            append.CommandText <- appendStatement streamId (Position.After expected) messages append.Parameters
+
+            Some(
+                append,
+                fun reader ->
+                    task {
+                        match! readAppended reader with
+                        | [] -> return false
+                        | rows ->
+                            stored streamId messages rows |> ignore
+                            return true
+                    }
+            )
+        | Action.AppendNext messages when not messages.IsEmpty ->
+            checkNew messages
+            let append = NpgsqlBatchCommand()
+            append.CommandText <- appendNextStatement messages append.Parameters
+
+            Some(
+                append,
+                fun reader ->
+                    task {
+                        let! rows = readAppendedNext reader
+                        storedNext messages rows |> ignore
+                        return true
+                    }
+            )
+        | _ -> None
+
+    /// A batch of commands in this transaction.
+    member _.Batch() =
+        new NpgsqlBatch(connection, transaction)
 
     /// What this transaction stored, in order (for notifications once it commits).
     member _.Appended: Message list = List.ofSeq appended

@@ -78,6 +78,57 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                     do! expectUntouched store "g" before stored
                 }
 
+            contract
+                "a completion that only appends stores every append in order and acknowledges, or on a conflict nothing"
+            <| fun clock store ->
+                task {
+                    do! register store "g" [ command ] StartFrom.Beginning
+
+                    let! commands =
+                        appendTo store "o-1" 0L [ message "o-1" command 1; message "o-1" command 2 ]
+
+                    let! _ = appendTo store "taken" 0L [ message "taken" happened 3 ]
+                    let! claim = claimSome store "g" 2
+                    let accepted = following 2L [ message "o-1" happened 4; message "o-1" happened 5 ]
+                    let notice = message "mail" other 6
+                    let stale = following 0L [ message "taken" happened 7 ]
+                    let! before = snapshot store
+
+                    let! conflicted =
+                        store.CompleteAsync(
+                            claim,
+                            [
+                                handle [ Action.AppendAfter("o-1", 2L, accepted) ] claim.Messages[0]
+                                handle
+                                    [ Action.AppendNext [ notice ]; Action.AppendAfter("taken", 0L, stale) ]
+                                    claim.Messages[1]
+                            ],
+                            ct
+                        )
+
+                    Expect.equal conflicted (CompleteResult.Conflict("taken", 0L, 1L)) "the second append conflicts"
+                    do! expectNothingChanged clock store before
+                    let! again = claimSome store "g" 2
+                    Expect.equal (pending again) (fresh commands) "released, nothing acknowledged"
+
+                    do!
+                        complete
+                            store
+                            again
+                            [
+                                handle [ Action.AppendAfter("o-1", 2L, accepted) ] again.Messages[0]
+                                handle [ Action.AppendNext [ notice ] ] again.Messages[1]
+                            ]
+
+                    let! stream = readStream store "o-1"
+                    Expect.equal (ids stream) (ids (commands @ accepted)) "the optimistic append, after the commands"
+                    Expect.equal (seqs stream) [ 1L; 2L; 3L; 4L ] "in seq order"
+                    let! mail = readStream store "mail"
+                    Expect.equal (ids mail) [ notice.Id ] "the append to the next seq"
+                    Expect.isTrue (mail[0].Position > stream[3].Position) "in the order of the actions"
+                    do! expectNoClaim store "g" "both acknowledged"
+                }
+
             contract "completing executes AppendAfter, AppendNext and Schedule actions in order, then acknowledges"
             <| fun clock store ->
                 task {
