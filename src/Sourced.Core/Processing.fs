@@ -77,8 +77,10 @@ module Processing =
             let results = ResizeArray<Claim * BatchResult>()
             let unhandled = ResizeArray<Claim>()
 
+            let mutable failed = false
+
             for claim in claims do
-                if results |> Seq.exists (fun (_, result) -> result.Failure.IsSome) then
+                if failed then
                     unhandled.Add claim
                 else
                     let batch =
@@ -95,7 +97,9 @@ module Processing =
                     let! result = handleAsync reactor batch ct
 
                     match result.Failure with
-                    | Some(message, error) -> do! onFailure message error
+                    | Some(message, error) ->
+                        failed <- true
+                        do! onFailure message error
                     | None -> ()
 
                     results.Add((claim, result))

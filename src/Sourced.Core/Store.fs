@@ -232,16 +232,17 @@ module Store =
                     (nameof messages)
                     $"Message '{message.Type}' for stream '{streamId}' has seq {message.Seq}; expected {expectedSeq + int64 index + 1L}.")
 
+    /// Whether handled messages are a prefix of the claim's messages (what a store may complete).
+    let isPrefix (claim: Claim) (handled: Handled list) =
+        handled.Length <= claim.Messages.Length
+        && List.forall2
+            (fun (item: Handled) (pending: Pending) -> item.Message.Id = pending.Message.Id)
+            handled
+            (List.truncate handled.Length claim.Messages)
+
     /// What a store completes must be a prefix of the claim's messages; anything else is an argument error.
     let checkPrefix (claim: Claim) (handled: Handled list) =
-        let isPrefix =
-            handled.Length <= claim.Messages.Length
-            && List.forall2
-                (fun (item: Handled) (pending: Pending) -> item.Message.Id = pending.Message.Id)
-                handled
-                (List.truncate handled.Length claim.Messages)
-
-        if not isPrefix then
+        if not (isPrefix claim handled) then
             invalidArg (nameof handled) $"Handled messages must be a prefix of the claim on stream '{claim.StreamId}'."
 
     /// Completes claims one after the other, each in its own transaction (what `CompleteManyAsync` does
@@ -290,6 +291,11 @@ module Store =
             ct
         )
 
+    /// The handled messages whose actions a completion executes: those before the first with a `Retry`.
+    let processed (handled: Handled list) =
+        handled
+        |> List.takeWhile (fun item -> not (item.Actions |> List.exists (fun action -> action.IsRetry)))
+
     /// Executes the actions of `handled` in order through a transaction, stopping before the first entry with a
     /// `Retry`, except the `Sync` actions, which it returns to run once every append has succeeded (so a
     /// conflicting batch never syncs). Returns the seq to acknowledge up to and the syncs, or the conflict that
@@ -304,9 +310,7 @@ module Store =
             let mutable conflict = None
             let syncs = ResizeArray<SyncContext -> Task<unit>>()
 
-            let processed =
-                handled
-                |> List.takeWhile (fun item -> not (item.Actions |> List.exists (fun action -> action.IsRetry)))
+            let processed = processed handled
 
             for item in processed do
                 for action in item.Actions do

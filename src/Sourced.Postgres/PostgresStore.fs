@@ -384,6 +384,23 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             return result
         }
 
+    /// The parameters of `Sql.Fence` for these claims.
+    let addFences (parameters: NpgsqlParameterCollection) (completions: (Claim * Handled list) list) =
+        Rows.addFences
+            parameters
+            [
+                for claim, _ in completions -> claim.Group, claim.StreamId, (claim.Token :?> PostgresClaim).Token
+            ]
+
+    /// The parameters of `Sql.Complete`: the acknowledgements, and whether the commit may be asynchronous.
+    let addCompletion
+        (parameters: NpgsqlParameterCollection)
+        (completions: (Claim * Handled list) list)
+        acknowledgements
+        =
+        Rows.addAcknowledgements parameters acknowledgements
+        Rows.add parameters "asynchronous" (not (completions |> List.exists (snd >> storesMessages)))
+
     /// Completes claims in one transaction: fences them all in one statement (a lost claim executes nothing),
     /// executes the actions of those still held (their appends first, then their syncs), and acknowledges them
     /// all in one statement. Gives each claim's result, or the first conflict, which rolls everything back (as
@@ -393,12 +410,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             task {
                 use fence = transaction.Command(statements.Fence completions.Length)
 
-                Rows.addFences
-                    fence.Parameters
-                    [
-                        for claim, _ in completions ->
-                            claim.Group, claim.StreamId, (claim.Token :?> PostgresClaim).Token
-                    ]
+                addFences fence.Parameters completions
 
                 do! statements.Prepare(fence, ct)
                 let held = Collections.Generic.HashSet<struct (string * string)>()
@@ -440,12 +452,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
                     if not acknowledgements.IsEmpty then
                         use complete = transaction.Command(statements.Complete acknowledgements.Length)
-                        Rows.addAcknowledgements complete.Parameters acknowledgements
-
-                        Rows.add
-                            complete.Parameters
-                            "asynchronous"
-                            (not (completions |> List.exists (snd >> storesMessages)))
+                        addCompletion complete.Parameters completions acknowledgements
 
                         do! statements.Prepare(complete, ct)
                         let! _ = complete.ExecuteNonQueryAsync ct
@@ -462,17 +469,12 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                             ]
             })
 
-    /// The handled messages whose actions a completion executes: up to the first with a `Retry`.
-    let processed (handled: Handled list) =
-        handled
-        |> List.takeWhile (fun item -> not (item.Actions |> List.exists (fun action -> action.IsRetry)))
-
     /// Whether a completion can be sent in one batch: appends and acknowledgements only (a `Sync` needs the
     /// appends' outcome first, a schedule checks ids first).
     let pipelinable (completions: (Claim * Handled list) list) =
         completions
         |> List.forall (fun (_, handled) ->
-            processed handled
+            Store.processed handled
             |> List.forall (fun item ->
                 item.Actions
                 |> List.forall (fun action ->
@@ -496,12 +498,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                         use batch = transaction.Batch()
                         let fence = NpgsqlBatchCommand(statements.Fence completions.Length)
 
-                        Rows.addFences
-                            fence.Parameters
-                            [
-                                for claim, _ in completions ->
-                                    claim.Group, claim.StreamId, (claim.Token :?> PostgresClaim).Token
-                            ]
+                        addFences fence.Parameters completions
 
                         batch.BatchCommands.Add fence
                         let reads = ResizeArray<NpgsqlDataReader -> Task<bool>>()
@@ -509,7 +506,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                         let acknowledgements =
                             [
                                 for claim, handled in completions do
-                                    let processed = processed handled
+                                    let processed = Store.processed handled
 
                                     for item in processed do
                                         for action in item.Actions do
@@ -531,12 +528,7 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                         if not acknowledgements.IsEmpty then
                             let complete = NpgsqlBatchCommand(statements.Complete acknowledgements.Length)
 
-                            Rows.addAcknowledgements complete.Parameters acknowledgements
-
-                            Rows.add
-                                complete.Parameters
-                                "asynchronous"
-                                (not (completions |> List.exists (snd >> storesMessages)))
+                            addCompletion complete.Parameters completions acknowledgements
 
                             batch.BatchCommands.Add complete
 
@@ -567,6 +559,21 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             match outcome with
             | Ok results -> return Some results
             | Error() -> return None
+        }
+
+    /// Completes claims in one batch when they only append and acknowledge, or else (or when that batch rolled
+    /// back) step by step in one transaction.
+    let completeAll (completions: (Claim * Handled list) list) (ct: CancellationToken) =
+        task {
+            let! pipelined =
+                if pipelinable completions then
+                    completePipelined completions ct
+                else
+                    Task.FromResult None
+
+            match pipelined with
+            | Some results -> return Ok results
+            | None -> return! completeTogether completions ct
         }
 
     new(dataSource: NpgsqlDataSource) = new PostgresStore(dataSource, PostgresOptions.defaults, TimeProvider.System)
@@ -885,17 +892,8 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 let! outcome =
                     task {
                         try
-                            let! pipelined =
-                                if pipelinable [ claim, handled ] then
-                                    completePipelined [ claim, handled ] ct
-                                else
-                                    Task.FromResult None
-
-                            match pipelined with
-                            | Some results -> return Ok(Ok results)
-                            | None ->
-                                let! completed = completeTogether [ claim, handled ] ct
-                                return Ok completed
+                            let! completed = completeAll [ claim, handled ] ct
+                            return Ok completed
                         with
                         | :? PostgresException as error when
                             error.SqlState = PostgresErrorCodes.DeadlockDetected
@@ -916,18 +914,16 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             }
 
         member store.CompleteManyAsync(completions, ct) =
-            let isPrefix (claim, handled) =
-                try
-                    Store.checkPrefix claim handled
-                    true
-                with :? ArgumentException ->
-                    false
-
             task {
                 match completions with
                 | []
                 | [ _ ] -> return! Store.completeEachAsync store completions ct
-                | _ when not (completions |> List.forall isPrefix) ->
+                | _ when
+                    not (
+                        completions
+                        |> List.forall (fun (claim, handled) -> Store.isPrefix claim handled)
+                    )
+                    ->
                     return! Store.completeEachAsync store completions ct
                 | _ ->
                     for claim, _ in completions do
@@ -936,17 +932,8 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                     let! together =
                         task {
                             try
-                                let! pipelined =
-                                    if pipelinable completions then
-                                        completePipelined completions ct
-                                    else
-                                        Task.FromResult None
-
-                                match pipelined with
-                                | Some results -> return Ok(Ok results)
-                                | None ->
-                                    let! completed = completeTogether completions ct
-                                    return Ok completed
+                                let! completed = completeAll completions ct
+                                return Ok completed
                             with error ->
                                 return Error error
                         }
