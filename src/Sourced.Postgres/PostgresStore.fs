@@ -16,7 +16,10 @@ type internal PostgresClaim = { Token: Guid; Epoch: int64 }
 /// See docs/postgres.md for how claims, discovery and appends work.
 type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock: TimeProvider) =
     let names = Names.create options
-    let statements = Statements(names, options.PrepareStatements)
+
+    let statements =
+        Statements(names, options.PrepareStatements, options.DiscoveryBatch)
+
     let notifier = new Notifier(dataSource, names.Channel)
 
     let notifyAppended (messages: Message list) =
@@ -150,7 +153,6 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                 use! transaction = beginReadCommitted connection ct
                 use discover = new NpgsqlCommand(statements.Discover, connection, transaction)
                 Rows.add discover.Parameters "group" group
-                Rows.add discover.Parameters "limit" options.DiscoveryBatch
 
                 let! step =
                     task {
@@ -246,16 +248,16 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
 
             let discover = NpgsqlBatchCommand(statements.Discover)
             Rows.add discover.Parameters "group" request.Group
-            Rows.add discover.Parameters "limit" options.DiscoveryBatch
             batch.BatchCommands.Add discover
             let tokens = Array.init (max 1 streams) (fun _ -> Guid.NewGuid())
-            let claim = NpgsqlBatchCommand(statements.Claim tokens.Length)
+
+            let claim =
+                NpgsqlBatchCommand(statements.Claim(tokens.Length, max 1 request.BatchSize, request.WithHistory))
+
             Rows.add claim.Parameters "group" request.Group
             Rows.add claim.Parameters "now" (Rows.utc (clock.GetUtcNow()))
             Rows.add claim.Parameters "worker" request.Worker
             Rows.add claim.Parameters "tokens" tokens
-            Rows.add claim.Parameters "batch" (max 1 request.BatchSize)
-            Rows.add claim.Parameters "history" request.WithHistory
             batch.BatchCommands.Add claim
             do! statements.Prepare(batch, ct)
             // Per claimed stream, in stream order: its token, acked and high seqs, epoch, and messages.
@@ -842,8 +844,11 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
                     do! discoverAll ct group
 
                 use! connection = dataSource.OpenConnectionAsync ct
-                use stats = command connection statements.Stats
+                use stats = new NpgsqlBatch(connection)
+                stats.BatchCommands.Add(NpgsqlBatchCommand(statements.JitOff))
+                stats.BatchCommands.Add(NpgsqlBatchCommand(statements.Stats))
                 use! reader = stats.ExecuteReaderAsync ct
+                let! _ = reader.NextResultAsync ct
                 let rows = ResizeArray<GroupStats>()
 
                 while! reader.ReadAsync ct do

@@ -320,9 +320,9 @@ UPDATE {offsets} o SET next_position = """
         + """
 FROM {groups} g, locked l WHERE g.id = @group AND o.group_id = @group AND o.stream_id = l.stream_id"""
 
-    /// One discovery step of a group: up to @limit messages past its cursor, and older than every transaction
-    /// still running (the xmin horizon: nothing can commit below it any more, so nothing is ever skipped),
-    /// mark their streams pending. One discoverer per group at a time; the others skip. Also tells whether
+    /// One discovery step of a group: up to {discovery_limit} messages (a number the store renders, as in claims)
+    /// past its cursor, and older than every transaction still running (the xmin horizon: nothing can commit below
+    /// it any more, so nothing is ever skipped), mark their streams pending. One discoverer per group at a time; the others skip. Also tells whether
     /// committed messages of the group wait above the horizon (for transactions older than them to end).
     let Discover =
         """
@@ -337,7 +337,7 @@ found AS (
     WHERE (m.xid, m.position) > ((SELECT cursor_xid FROM g), (SELECT cursor_position FROM g))
       AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY m.xid, m.position
-    LIMIT @limit
+    LIMIT {discovery_limit}
 ),
 relevant AS (
     SELECT f.stream_id, min(f.position) AS first_position
@@ -374,13 +374,16 @@ SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM tracked), (SELECT cou
                  AND m.xid >= pg_snapshot_xmin(pg_current_snapshot())
                  AND m.type = ANY(w.types))"""
 
-    /// Claims up to {claimed_streams} streams (a number the store renders: with a parameter as the limit, the planner
-    /// assumes a tenth of the group's offsets and scans them all), those whose first pending message is oldest
-    /// among the ones nobody holds, for an active group that is not waiting for a retry: each with its own token
-    /// from @tokens (numbered in stream order). Returns each claimed stream's batch of up to @batch messages (or its whole history, the
-    /// batch flagged, when asked), one row per message, oldest stream first, or only whether the group exists.
-    [<Literal>]
-    let Claim =
+    /// Claims up to {claimed_streams} streams, those whose first pending message is oldest among the ones nobody
+    /// holds, for an active group that is not waiting for a retry: each with its own token from @tokens (numbered
+    /// in stream order; the picked streams are a condition on the offsets, so they are found by their whole key
+    /// whatever the statistics say). Returns each claimed stream's batch of up to {batch} messages (or, with
+    /// `history`, its whole history, the batch flagged), one row per message, oldest stream first, or only whether
+    /// the group exists. The limits are numbers the store renders and each variant is a statement of its own: with
+    /// a parameter as a limit the planner assumes a tenth of the group's offsets and scans them all, and with the
+    /// history a parameter the generic plan carries both branches and looks costlier, so PostgreSQL planned every
+    /// claim afresh (half a millisecond each; the discovery step, with its limit a parameter, nearly one).
+    let Claim (history: bool) =
         """
 WITH g AS (
     SELECT id, types FROM {groups}
@@ -393,38 +396,50 @@ candidate AS (
     FOR UPDATE OF o SKIP LOCKED
     LIMIT {claimed_streams}
 ),
-numbered AS (SELECT stream_id, row_number() OVER (ORDER BY stream_id) AS n FROM candidate),
+picked AS (SELECT array_agg(stream_id ORDER BY stream_id) AS streams FROM candidate),
 claimed AS (
-    UPDATE {offsets} o SET claimed_by = @worker, claim_token = (@tokens::uuid[])[c.n], claimed_at = @now
-    FROM numbered c WHERE o.group_id = @group AND o.stream_id = c.stream_id
+    UPDATE {offsets} o
+    SET claimed_by = @worker,
+        claim_token = (@tokens::uuid[])[array_position((SELECT streams FROM picked), o.stream_id)],
+        claimed_at = @now
+    WHERE o.group_id = @group AND o.stream_id = ANY((SELECT streams FROM picked)::text[])
     RETURNING o.stream_id, o.acked, o.high, o.epoch, o.claim_token, o.next_position
-),
+)"""
+        + (if history then
+               """,
 batch AS MATERIALIZED (
     SELECT c.stream_id,
            (SELECT max(b.seq) FROM (SELECT m.seq FROM {messages} m
                                     WHERE m.stream_id = c.stream_id AND m.seq > c.acked AND m.type = ANY(g.types)
-                                    ORDER BY m.seq LIMIT @batch) b) AS last
+                                    ORDER BY m.seq LIMIT {batch}) b) AS last
     FROM claimed c, g
-)
+)"""
+           else
+               "")
+        + """
 SELECT (SELECT count(*) FROM {groups} WHERE id = @group) AS known,
        c.stream_id, c.acked, c.high, c.epoch, c.claim_token, coalesce(m.in_batch, false),
        m.position, m.id, m.stream_id, m.seq, m.type, m.created_at, m.causation_id, m.correlation_id, m.metadata, m.payload
 FROM (SELECT 1) AS one
 LEFT JOIN claimed c ON true
 LEFT JOIN g ON true
-LEFT JOIN LATERAL (
-    (SELECT true AS in_batch, """
-        + MessageColumns
+LEFT JOIN LATERAL ("""
+        + (if history then
+               """
+    SELECT coalesce(m.seq > c.acked AND m.seq <= b.last AND m.type = ANY(g.types), false) AS in_batch, """
+               + MessageColumns
+               + """
+    FROM {messages} m LEFT JOIN batch b ON b.stream_id = c.stream_id
+    WHERE m.stream_id = c.stream_id"""
+           else
+               """
+    SELECT true AS in_batch, """
+               + MessageColumns
+               + """
+    FROM {messages} m
+    WHERE m.stream_id = c.stream_id AND m.seq > c.acked AND m.type = ANY(g.types)
+    ORDER BY m.seq LIMIT {batch}""")
         + """
-     FROM {messages} m
-     WHERE NOT @history AND m.stream_id = c.stream_id AND m.seq > c.acked AND m.type = ANY(g.types)
-     ORDER BY m.seq LIMIT @batch)
-    UNION ALL
-    (SELECT coalesce(m.seq > c.acked AND m.seq <= b.last AND m.type = ANY(g.types), false), """
-        + MessageColumns
-        + """
-     FROM {messages} m LEFT JOIN batch b ON b.stream_id = c.stream_id
-     WHERE @history AND m.stream_id = c.stream_id)
 ) m ON true
 ORDER BY c.next_position, m.seq"""
 
@@ -452,6 +467,16 @@ ORDER BY c.next_position, m.seq"""
                 |> String.concat ", "
 
             $"(SELECT {values}) AS u"
+
+    /// The offsets keys of `rowsOf` as conditions on `o` alone, so that PostgreSQL always finds the rows by both
+    /// columns of the key: joined only to the unnested rows, it may pick an index scan by group alone and filter
+    /// the group's streams one row at a time (it did, with statistics from before the group's offsets existed:
+    /// thousands of rows read per acknowledgement).
+    let keysOf (many: bool) =
+        if many then
+            "o.group_id = ANY(@groups::text[]) AND o.stream_id = ANY(@streams::text[])"
+        else
+            "o.group_id = @group::text AND o.stream_id = @stream::text"
 
     /// Ends claims inside their completing transaction (group, stream, token each), locking their offsets in key
     /// order; returns the (group, stream) of each claim still held: a claim not returned was lost.
@@ -506,7 +531,8 @@ UPDATE {offsets} o SET
 FROM {groups} g, """
         + acknowledgements many
         + """
-WHERE g.id = o.group_id AND o.group_id = u.group_id AND o.stream_id = u.stream_id"""
+WHERE g.id = o.group_id AND o.group_id = u.group_id AND o.stream_id = u.stream_id AND """
+        + keysOf many
 
     /// Clears the failure of the acknowledging groups once a batch succeeds; skips a group row that is locked (by a
     /// registration, a reset or a failure being recorded), so a completion never waits for a group.
@@ -642,6 +668,11 @@ FROM stale s WHERE o.group_id = s.group_id AND o.stream_id = s.stream_id"""
     /// harmless: its completion fails the fence) and notifications (only hints).
     [<Literal>]
     let AsynchronousCommit = "SELECT set_config('synchronous_commit', 'off', true)"
+
+    /// No JIT compilation for the rest of the transaction (a batch's statements share one): the planner's costs
+    /// for the group statistics pass its threshold, and compiling took ~90 ms of the ~120 ms the query then took.
+    [<Literal>]
+    let JitOff = "SELECT set_config('jit', 'off', true)"
 
     /// The text of a statement for these names.
     let render (names: Names) (template: string) : string =

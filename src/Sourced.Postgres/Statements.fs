@@ -5,9 +5,12 @@ open System.Threading.Tasks
 open Npgsql
 
 /// The store's SQL, rendered once for its schema and prefix.
-type internal Statements(names: Names, prepare: bool) =
+type internal Statements(names: Names, prepare: bool, discoveryBatch: int) =
     let render = Sql.render names
-    let claims = System.Collections.Concurrent.ConcurrentDictionary<int, string>()
+
+    let claims =
+        System.Collections.Concurrent.ConcurrentDictionary<struct (int * int * bool), string>()
+
     let pick (count: int) (one: string, many: string) = if count = 1 then one else many
 
     member _.Names = names
@@ -42,12 +45,20 @@ type internal Statements(names: Names, prepare: bool) =
     member val InsertGroup = render Sql.InsertGroup
     member val UpdateGroupTypes = render Sql.UpdateGroupTypes
     member val RefreshPending = render Sql.RefreshPending
-    member val Discover = render Sql.Discover
+    member val Discover = (render Sql.Discover).Replace("{discovery_limit}", string discoveryBatch)
     member val AsynchronousCommit = Sql.AsynchronousCommit
+    member val JitOff = Sql.JitOff
 
-    /// The claim of up to `streams` streams (one statement per count, rendered once).
-    member _.Claim(streams: int) : string =
-        claims.GetOrAdd(streams, fun streams -> (render Sql.Claim).Replace("{claimed_streams}", string streams))
+    /// The claim of up to `streams` streams of up to `batch` messages each, with or without their history (one
+    /// statement per variant, rendered once).
+    member _.Claim(streams: int, batch: int, history: bool) : string =
+        claims.GetOrAdd(
+            struct (streams, batch, history),
+            fun struct (streams, batch, history) ->
+                (render (Sql.Claim history))
+                    .Replace("{claimed_streams}", string streams)
+                    .Replace("{batch}", string batch)
+        )
 
     member val Release = render Sql.Release
     member val private Fences = render (Sql.Fence false), render (Sql.Fence true)

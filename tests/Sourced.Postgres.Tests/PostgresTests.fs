@@ -122,6 +122,72 @@ let tests =
                         Expect.stringContains error.Message "copied from another cluster" "why"
                     }))
 
+            testCaseTask
+                "claims and discovery steps run on their prepared plans, not planned again each time"
+                (fun () ->
+                    task {
+                        // One pooled connection: the store's statements and the check below share its session.
+                        let builder = NpgsqlConnectionStringBuilder(Server.connectionString ())
+                        builder.MaxPoolSize <- 1
+                        use dataSource = NpgsqlDataSource.Create builder.ConnectionString
+
+                        do!
+                            onStore dataSource id (fun schema store ->
+                                task {
+                                    let store = store :> IMessageStore
+                                    // Enough rows for the planner's estimates to matter: 20,000 messages in 200 streams.
+                                    for index in 1..200 do
+                                        let! _ =
+                                            appendTo
+                                                store
+                                                $"s-{index}"
+                                                0L
+                                                [ for seq in 1..100 -> message $"s-{index}" happened seq ]
+
+                                        ()
+
+                                    use analyze = dataSource.CreateCommand $"ANALYZE \"{schema}\".sourced_messages"
+                                    let! _ = analyze.ExecuteNonQueryAsync()
+                                    do! register store "g" [ happened ] StartFrom.Beginning
+
+                                    for _ in 1..10 do
+                                        let! claimed = claimSome store "g" 10
+                                        do! completeAll store claimed
+
+                                    use prepared =
+                                        dataSource.CreateCommand
+                                            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+
+                                    use! reader = prepared.ExecuteReaderAsync()
+                                    let plans = ResizeArray()
+
+                                    while! reader.ReadAsync() do
+                                        plans.Add((reader.GetString 0, reader.GetInt64 1, reader.GetInt64 2))
+
+                                    // NOTE: PostgreSQL plans a prepared statement's first five executions with their
+                                    // parameters, then keeps its generic plan unless that one looks costlier (as a
+                                    // parameter LIMIT or a branch chosen by a parameter makes it).
+                                    for name, marker in [ "discovery step", "discoverer AS"; "claim", "claimed AS (" ] do
+                                        match
+                                            plans
+                                            |> Seq.filter (fun (text: string, _, _) -> text.Contains marker)
+                                            |> List.ofSeq
+                                        with
+                                        | [ _, generic, custom ] ->
+                                            Expect.isLessThanOrEqual
+                                                custom
+                                                5L
+                                                $"{name}: planned afresh at most 5 times"
+
+                                            Expect.isGreaterThanOrEqual
+                                                generic
+                                                5L
+                                                $"{name}: its generic plan used after that"
+                                        | found ->
+                                            failtest $"{name}: expected one prepared statement, found {found.Length}"
+                                })
+                    })
+
             testCaseTask "the store works when the server's default isolation is repeatable read" (fun () ->
                 task {
                     let builder = NpgsqlConnectionStringBuilder(Server.connectionString ())
