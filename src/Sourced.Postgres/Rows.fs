@@ -31,10 +31,11 @@ module internal Rows =
         if text = "{}" then
             Metadata.empty
         else
+            // NOTE: the parsed root is a clone that owns its document; its values stay valid without a clone each.
             let json = Json.parse text
 
             json.EnumerateObject()
-            |> Seq.map (fun property -> property.Name, property.Value.Clone())
+            |> Seq.map (fun property -> property.Name, property.Value)
             |> Map.ofSeq
 
     let add (parameters: NpgsqlParameterCollection) (name: string) (value: 'T) =
