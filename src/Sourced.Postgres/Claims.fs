@@ -115,8 +115,10 @@ type internal Claims(session: Session, options: PostgresOptions) =
     /// commit, so the claim sees the streams that discovery found.
     let claimOnce (request: ClaimRequest) (streams: int) (awaitDiscovery: bool) (ct: CancellationToken) =
         task {
-            use! connection = session.DataSource.OpenConnectionAsync ct
+            // NOTE: before opening this connection: the first call takes another one to ask the server, and
+            // with a pool of one connection it would wait for this one.
             let! implicitly = session.ImplicitIsReadCommitted ct
+            use! connection = session.DataSource.OpenConnectionAsync ct
 
             use! transaction =
                 if implicitly then

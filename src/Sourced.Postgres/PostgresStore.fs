@@ -58,12 +58,15 @@ type PostgresStore(dataSource: NpgsqlDataSource, options: PostgresOptions, clock
             read ct statements.ReadCorrelation (fun parameters -> Rows.add parameters "correlation" correlationId)
 
         member _.ReadLogAsync(after, limit, ct) =
-            if limit < 1 then
-                invalidArg (nameof limit) "A page needs a limit of at least 1."
+            task {
+                if limit < 1 then
+                    invalidArg (nameof limit) "A page needs a limit of at least 1."
 
-            read ct statements.ReadLog (fun parameters ->
-                Rows.add parameters "after" after
-                Rows.add parameters "limit" limit)
+                return!
+                    read ct statements.ReadLog (fun parameters ->
+                        Rows.add parameters "after" after
+                        Rows.add parameters "limit" limit)
+            }
 
         member _.ScheduleAsync(at, messages, ct) =
             session.Run ct (fun transaction ->

@@ -123,6 +123,30 @@ let tests =
                     }))
 
             testCaseTask
+                "a pool of one connection is enough, even when a claim is the store's first statement"
+                (fun () ->
+                    task {
+                        let builder = NpgsqlConnectionStringBuilder(Server.connectionString ())
+                        builder.MaxPoolSize <- 1
+                        // Seconds to wait for a pooled connection: a store that needs two at once fails fast.
+                        builder.Timeout <- 3
+                        use dataSource = NpgsqlDataSource.Create builder.ConnectionString
+
+                        do!
+                            onStore dataSource id (fun _ store ->
+                                task {
+                                    let store = store :> IMessageStore
+                                    do! register store "g" [ happened ] StartFrom.Beginning
+                                    let! nothing = claim store "g" 10
+                                    Expect.isNone nothing "nothing to claim yet"
+                                    let! stored = appendTo store "s" 0L [ message "s" happened 1 ]
+                                    let! claimed = claimSome store "g" 10
+                                    Expect.equal (pending claimed) (fresh stored) "claimed"
+                                    do! completeAll store claimed
+                                })
+                    })
+
+            testCaseTask
                 "claims and discovery steps run on their prepared plans, not planned again each time"
                 (fun () ->
                     task {
@@ -150,7 +174,7 @@ let tests =
                                     let! _ = analyze.ExecuteNonQueryAsync()
                                     do! register store "g" [ happened ] StartFrom.Beginning
 
-                                    for _ in 1..10 do
+                                    for _ in 1..12 do
                                         let! claimed = claimSome store "g" 10
                                         do! completeAll store claimed
 
@@ -166,7 +190,8 @@ let tests =
 
                                     // NOTE: PostgreSQL plans a prepared statement's first five executions with their
                                     // parameters, then keeps its generic plan unless that one looks costlier (as a
-                                    // parameter LIMIT or a branch chosen by a parameter makes it).
+                                    // parameter LIMIT or a branch chosen by a parameter makes it: then all 12 are
+                                    // custom). Slack of two for a statistics change that invalidates the plan.
                                     for name, marker in [ "discovery step", "discoverer AS"; "claim", "claimed AS (" ] do
                                         match
                                             plans
@@ -176,8 +201,8 @@ let tests =
                                         | [ _, generic, custom ] ->
                                             Expect.isLessThanOrEqual
                                                 custom
-                                                5L
-                                                $"{name}: planned afresh at most 5 times"
+                                                7L
+                                                $"{name}: planned afresh only while PostgreSQL tries plans"
 
                                             Expect.isGreaterThanOrEqual
                                                 generic
