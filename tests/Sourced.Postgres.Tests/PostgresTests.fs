@@ -123,6 +123,119 @@ let tests =
                     }))
 
             testCaseTask
+                "a completion that loses a deadlock is completed once, step by step, after the other side ends"
+                (fun () ->
+                    let dataSource = Stores.source ()
+
+                    onStore dataSource id (fun schema store ->
+                        task {
+                            let store = store :> IMessageStore
+                            do! register store "g" [ happened ] StartFrom.Beginning
+                            let! _ = appendTo store "target" 0L [ message "target" other 1 ]
+                            let! stored = appendTo store "s" 0L [ message "s" happened 2 ]
+                            let! claimed = claimSome store "g" 10
+                            let appended = following 1L [ message "target" other 3 ]
+
+                            let deadlocks () =
+                                task {
+                                    use count =
+                                        dataSource.CreateCommand(
+                                            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+                                        )
+
+                                    let! value = count.ExecuteScalarAsync()
+                                    return unbox<int64> value
+                                }
+
+                            let! deadlocksBefore = deadlocks ()
+
+                            // Another transaction holds the target stream's head, so the completion (appends and an
+                            // acknowledgement only: one batch) fences its offset and then waits for the head.
+                            use! other = dataSource.OpenConnectionAsync()
+                            use! otherTransaction = other.BeginTransactionAsync()
+
+                            let otherSql (sql: string) =
+                                task {
+                                    use command = new NpgsqlCommand(sql, other, otherTransaction)
+                                    return! command.ExecuteNonQueryAsync()
+                                }
+
+                            let! _ =
+                                otherSql
+                                    $"UPDATE \"{schema}\".sourced_streams SET seq = seq WHERE stream_id = 'target'"
+
+                            let completing =
+                                store.CompleteAsync(
+                                    claimed,
+                                    [ handle [ Action.AppendAfter("target", 1L, appended) ] claimed.Messages[0] ],
+                                    ct
+                                )
+
+                            let waiting () =
+                                task {
+                                    use check =
+                                        dataSource.CreateCommand(
+                                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                            + $"AND query LIKE '%%{schema}%%sourced_streams%%'"
+                                        )
+
+                                    let! count = check.ExecuteScalarAsync()
+                                    return unbox<int64> count > 0L
+                                }
+
+                            let mutable blocked = false
+
+                            while not blocked do
+                                let! now = waiting ()
+                                blocked <- now
+                                do! Task.Delay 10
+
+                            // Now the other transaction wants the offset the completion fenced: a deadlock. The
+                            // completion waited first, so it detects it and is the one aborted.
+                            let! otherWon =
+                                task {
+                                    try
+                                        let! _ =
+                                            otherSql
+                                                $"UPDATE \"{schema}\".sourced_offsets SET epoch = epoch WHERE group_id = 'g' AND stream_id = 's'"
+
+                                        return true
+                                    with :? PostgresException as error when
+                                        error.SqlState = PostgresErrorCodes.DeadlockDetected ->
+                                        return false
+                                }
+
+                            do! otherTransaction.RollbackAsync()
+                            let! completed = completing
+                            Expect.equal completed CompleteResult.Completed "completed, whichever side lost"
+
+                            // The server counts the deadlock (its statistics reach the view within a second or so).
+                            let mutable counted = false
+                            let deadline = DateTime.UtcNow.AddSeconds 10.0
+
+                            while not counted && DateTime.UtcNow < deadline do
+                                let! now = deadlocks ()
+                                counted <- now > deadlocksBefore
+
+                                if not counted then
+                                    do! Task.Delay 50
+
+                            Expect.isTrue counted "a deadlock happened"
+                            Expect.isTrue otherWon "the completion was its victim, so the step-by-step path ran"
+
+                            let! target = readStream store "target"
+                            Expect.equal (seqs target) [ 1L; 2L ] "the append stored once"
+
+                            Expect.equal
+                                (ids target |> List.last)
+                                (ids appended |> List.head)
+                                "the completion's message"
+
+                            do! expectNoClaim store "g" "acknowledged"
+                            Expect.equal (pending claimed) (fresh stored) "the claimed message was the one stored"
+                        }))
+
+            testCaseTask
                 "a pool of one connection is enough, even when a claim is the store's first statement"
                 (fun () ->
                     task {
