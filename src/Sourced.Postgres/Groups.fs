@@ -12,10 +12,9 @@ type internal Groups(session: Session, claims: Claims) =
 
     let groupExists (ct: CancellationToken) (group: string) =
         task {
-            use! connection = session.DataSource.OpenConnectionAsync ct
-            use exists = session.Command connection statements.GroupExists
-            Rows.add exists.Parameters "group" group
-            let! count = exists.ExecuteScalarAsync ct
+            let! count =
+                session.Scalar ct statements.GroupExists (fun parameters -> Rows.add parameters "group" group)
+
             return unbox<int64> count > 0L
         }
 
@@ -163,10 +162,8 @@ type internal Groups(session: Session, claims: Claims) =
 
     member _.RetryCountAsync(group: string, ct: CancellationToken) =
         task {
-            use! connection = session.DataSource.OpenConnectionAsync ct
-            use count = session.Command connection statements.RetryCount
-            Rows.add count.Parameters "group" group
-            let! found = count.ExecuteScalarAsync ct
+            let! found =
+                session.Scalar ct statements.RetryCount (fun parameters -> Rows.add parameters "group" group)
 
             return
                 match found with
@@ -177,17 +174,15 @@ type internal Groups(session: Session, claims: Claims) =
     member _.StatsAsync(ct: CancellationToken) =
         task {
             let! groups =
-                task {
-                    use! connection = session.DataSource.OpenConnectionAsync ct
-                    use ids = session.Command connection statements.GroupIds
-                    use! reader = ids.ExecuteReaderAsync ct
-                    let groups = ResizeArray<string>()
+                session.Query ct statements.GroupIds ignore (fun reader ->
+                    task {
+                        let groups = ResizeArray<string>()
 
-                    while! reader.ReadAsync ct do
-                        groups.Add(reader.GetString 0)
+                        while! reader.ReadAsync ct do
+                            groups.Add(reader.GetString 0)
 
-                    return List.ofSeq groups
-                }
+                        return List.ofSeq groups
+                    })
 
             for group in groups do
                 do! claims.DiscoverAll ct group

@@ -66,12 +66,9 @@ type internal Session(dataSource: NpgsqlDataSource, statements: Statements, cloc
             match readCommittedByDefault with
             | Some known -> return known
             | None ->
-                use! connection = dataSource.OpenConnectionAsync ct
+                let! level =
+                    session.Scalar ct "SELECT current_setting('default_transaction_isolation')" ignore
 
-                use show =
-                    session.Command connection "SELECT current_setting('default_transaction_isolation')"
-
-                let! level = show.ExecuteScalarAsync ct
                 let known = string level = "read committed"
                 readCommittedByDefault <- Some known
                 return known
@@ -113,6 +110,19 @@ type internal Session(dataSource: NpgsqlDataSource, statements: Statements, cloc
             parameters query.Parameters
             use! reader = query.ExecuteReaderAsync ct
             return! read reader
+        }
+
+    /// Runs one statement that gives a single value, on a pooled connection.
+    member session.Scalar
+        (ct: CancellationToken)
+        (sql: string)
+        (parameters: NpgsqlParameterCollection -> unit)
+        : Task<obj> =
+        task {
+            use! connection = dataSource.OpenConnectionAsync ct
+            use query = session.Command connection sql
+            parameters query.Parameters
+            return! query.ExecuteScalarAsync ct
         }
 
     /// The error for a group that was never registered.
