@@ -51,6 +51,18 @@ let private onStore
         | None -> ()
     }
 
+/// `onStore` on a data source of its own, whose connection string `configure` sets; the body gets the data source.
+let private onConfiguredStore
+    (configure: NpgsqlConnectionStringBuilder -> unit)
+    (body: NpgsqlDataSource -> string -> PostgresStore -> Task<unit>)
+    =
+    task {
+        let builder = NpgsqlConnectionStringBuilder(Server.connectionString ())
+        configure builder
+        use dataSource = NpgsqlDataSource.Create builder.ConnectionString
+        do! onStore dataSource id (body dataSource)
+    }
+
 /// Claims and completes until nothing is left; gives every message claimed, in order.
 let private drainAll (store: IMessageStore) (group: string) =
     task {
@@ -238,114 +250,93 @@ let tests =
             testCaseTask
                 "a pool of one connection is enough, even when a claim is the store's first statement"
                 (fun () ->
-                    task {
-                        let builder = NpgsqlConnectionStringBuilder(Server.connectionString ())
-                        builder.MaxPoolSize <- 1
-                        // Seconds to wait for a pooled connection: a store that needs two at once fails fast.
-                        builder.Timeout <- 3
-                        use dataSource = NpgsqlDataSource.Create builder.ConnectionString
-
-                        do!
-                            onStore dataSource id (fun _ store ->
-                                task {
-                                    let store = store :> IMessageStore
-                                    do! register store "g" [ happened ] StartFrom.Beginning
-                                    let! nothing = claim store "g" 10
-                                    Expect.isNone nothing "nothing to claim yet"
-                                    let! stored = appendTo store "s" 0L [ message "s" happened 1 ]
-                                    let! claimed = claimSome store "g" 10
-                                    Expect.equal (pending claimed) (fresh stored) "claimed"
-                                    do! completeAll store claimed
-                                })
-                    })
+                    onConfiguredStore
+                        (fun builder ->
+                            builder.MaxPoolSize <- 1
+                            // Seconds to wait for a pooled connection: a store that needs two at once fails fast.
+                            builder.Timeout <- 3)
+                        (fun _ _ store ->
+                            task {
+                                let store = store :> IMessageStore
+                                do! register store "g" [ happened ] StartFrom.Beginning
+                                let! nothing = claim store "g" 10
+                                Expect.isNone nothing "nothing to claim yet"
+                                let! stored = appendTo store "s" 0L [ message "s" happened 1 ]
+                                let! claimed = claimSome store "g" 10
+                                Expect.equal (pending claimed) (fresh stored) "claimed"
+                                do! completeAll store claimed
+                            }))
 
             testCaseTask
                 "claims and discovery steps run on their prepared plans, not planned again each time"
                 (fun () ->
-                    task {
-                        // One pooled connection: the store's statements and the check below share its session.
-                        let builder = NpgsqlConnectionStringBuilder(Server.connectionString ())
-                        builder.MaxPoolSize <- 1
-                        use dataSource = NpgsqlDataSource.Create builder.ConnectionString
+                    // One pooled connection: the store's statements and the check below share its session.
+                    onConfiguredStore (fun builder -> builder.MaxPoolSize <- 1) (fun dataSource schema store ->
+                        task {
+                            let store = store :> IMessageStore
+                            // Enough rows for the planner's estimates to matter: 20,000 messages in 200 streams.
+                            for index in 1..200 do
+                                let! _ =
+                                    appendTo
+                                        store
+                                        $"s-{index}"
+                                        0L
+                                        [ for seq in 1..100 -> message $"s-{index}" happened seq ]
 
-                        do!
-                            onStore dataSource id (fun schema store ->
-                                task {
-                                    let store = store :> IMessageStore
-                                    // Enough rows for the planner's estimates to matter: 20,000 messages in 200 streams.
-                                    for index in 1..200 do
-                                        let! _ =
-                                            appendTo
-                                                store
-                                                $"s-{index}"
-                                                0L
-                                                [ for seq in 1..100 -> message $"s-{index}" happened seq ]
+                                ()
 
-                                        ()
+                            use analyze = dataSource.CreateCommand $"ANALYZE \"{schema}\".sourced_messages"
+                            let! _ = analyze.ExecuteNonQueryAsync()
+                            do! register store "g" [ happened ] StartFrom.Beginning
 
-                                    use analyze = dataSource.CreateCommand $"ANALYZE \"{schema}\".sourced_messages"
-                                    let! _ = analyze.ExecuteNonQueryAsync()
-                                    do! register store "g" [ happened ] StartFrom.Beginning
+                            for _ in 1..12 do
+                                let! claimed = claimSome store "g" 10
+                                do! completeAll store claimed
 
-                                    for _ in 1..12 do
-                                        let! claimed = claimSome store "g" 10
-                                        do! completeAll store claimed
+                            use prepared =
+                                dataSource.CreateCommand
+                                    "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
 
-                                    use prepared =
-                                        dataSource.CreateCommand
-                                            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+                            use! reader = prepared.ExecuteReaderAsync()
+                            let plans = ResizeArray()
 
-                                    use! reader = prepared.ExecuteReaderAsync()
-                                    let plans = ResizeArray()
+                            while! reader.ReadAsync() do
+                                plans.Add((reader.GetString 0, reader.GetInt64 1, reader.GetInt64 2))
 
-                                    while! reader.ReadAsync() do
-                                        plans.Add((reader.GetString 0, reader.GetInt64 1, reader.GetInt64 2))
+                            // NOTE: PostgreSQL plans a prepared statement's first five executions with their
+                            // parameters, then keeps its generic plan unless that one looks costlier (as a
+                            // parameter LIMIT or a branch chosen by a parameter makes it: then all 12 are
+                            // custom). Slack of two for a statistics change that invalidates the plan.
+                            for name, marker in [ "discovery step", "discoverer AS"; "claim", "claimed AS (" ] do
+                                match
+                                    plans
+                                    |> Seq.filter (fun (text: string, _, _) -> text.Contains marker)
+                                    |> List.ofSeq
+                                with
+                                | [ _, generic, custom ] ->
+                                    Expect.isLessThanOrEqual
+                                        custom
+                                        7L
+                                        $"{name}: planned afresh only while PostgreSQL tries plans"
 
-                                    // NOTE: PostgreSQL plans a prepared statement's first five executions with their
-                                    // parameters, then keeps its generic plan unless that one looks costlier (as a
-                                    // parameter LIMIT or a branch chosen by a parameter makes it: then all 12 are
-                                    // custom). Slack of two for a statistics change that invalidates the plan.
-                                    for name, marker in [ "discovery step", "discoverer AS"; "claim", "claimed AS (" ] do
-                                        match
-                                            plans
-                                            |> Seq.filter (fun (text: string, _, _) -> text.Contains marker)
-                                            |> List.ofSeq
-                                        with
-                                        | [ _, generic, custom ] ->
-                                            Expect.isLessThanOrEqual
-                                                custom
-                                                7L
-                                                $"{name}: planned afresh only while PostgreSQL tries plans"
-
-                                            Expect.isGreaterThanOrEqual
-                                                generic
-                                                5L
-                                                $"{name}: its generic plan used after that"
-                                        | found ->
-                                            failtest $"{name}: expected one prepared statement, found {found.Length}"
-                                })
-                    })
+                                    Expect.isGreaterThanOrEqual generic 5L $"{name}: its generic plan used after that"
+                                | found -> failtest $"{name}: expected one prepared statement, found {found.Length}"
+                        }))
 
             testCaseTask "the store works when the server's default isolation is repeatable read" (fun () ->
-                task {
-                    let builder = NpgsqlConnectionStringBuilder(Server.connectionString ())
-                    builder.Options <- @"-c default_transaction_isolation=repeatable\ read"
-                    use dataSource = NpgsqlDataSource.Create builder.ConnectionString
+                onConfiguredStore
+                    (fun builder -> builder.Options <- @"-c default_transaction_isolation=repeatable\ read")
+                    (fun _ _ store ->
+                        task {
+                            let store = store :> IMessageStore
+                            do! register store "g" [ happened ] StartFrom.Beginning
 
-                    do!
-                        onStore dataSource id (fun _ store ->
-                            task {
-                                let store = store :> IMessageStore
-                                do! register store "g" [ happened ] StartFrom.Beginning
+                            let! _ =
+                                inParallel 4 (fun index -> store.AppendNextAsync([ message "s" happened index ], ct))
 
-                                let! _ =
-                                    inParallel 4 (fun index ->
-                                        store.AppendNextAsync([ message "s" happened index ], ct))
-
-                                let! seen = drainAll store "g"
-                                Expect.equal (seqs seen) [ 1L; 2L; 3L; 4L ] "every append, claimed in order"
-                            })
-                })
+                            let! seen = drainAll store "g"
+                            Expect.equal (seqs seen) [ 1L; 2L; 3L; 4L ] "every append, claimed in order"
+                        }))
 
             testCaseTask
                 "the store works without prepared statements (behind a pooler that cannot keep them)"
