@@ -77,17 +77,16 @@ type internal Claims(session: Session, options: PostgresOptions) =
     let forget (claim: Claim) =
         live.TryRemove((claim.Token :?> PostgresClaim).Token) |> ignore
 
+    /// The parameters of `Sql.Release` for a claim.
+    let addRelease (claim: Claim) (parameters: NpgsqlParameterCollection) =
+        Rows.add parameters "group" claim.Group
+        Rows.add parameters "stream" claim.StreamId
+        Rows.add parameters "token" (claim.Token :?> PostgresClaim).Token
+
     let release (claim: Claim) (ct: CancellationToken) =
         task {
             forget claim
-            let handle = claim.Token :?> PostgresClaim
-
-            let! _ =
-                session.Execute ct statements.Release (fun parameters ->
-                    Rows.add parameters "group" claim.Group
-                    Rows.add parameters "stream" claim.StreamId
-                    Rows.add parameters "token" handle.Token)
-
+            let! _ = session.Execute ct statements.Release (addRelease claim)
             ()
         }
 
@@ -103,9 +102,7 @@ type internal Claims(session: Session, options: PostgresOptions) =
                 // In this transaction: it holds the offset's row lock now, so a release on another connection
                 // would wait for it forever.
                 use release = transaction.Command statements.Release
-                Rows.add release.Parameters "group" claim.Group
-                Rows.add release.Parameters "stream" claim.StreamId
-                Rows.add release.Parameters "token" (claim.Token :?> PostgresClaim).Token
+                addRelease claim release.Parameters
                 let! _ = release.ExecuteNonQueryAsync ct
                 ()
             })
