@@ -172,7 +172,7 @@ let tests (create: TimeProvider -> Task<IMessageStore>) =
                         [ first.Id, 1L; second.Id, 2L; accepted.Id, 3L; noted.Id, 4L; shipped.Id, 5L ]
                         "appended in order"
 
-                    List.iter2 expectKept [ accepted; noted; shipped ] (List.skip 2 stream)
+                    expectAllKept [ accepted; noted; shipped ] (List.skip 2 stream)
                     let! mail = readStream store "mail"
                     Expect.isEmpty mail "scheduled, not yet appended"
                     do! expectNoClaim store "g" "both commands acknowledged"

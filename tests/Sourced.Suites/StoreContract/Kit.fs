@@ -227,3 +227,10 @@ let expectKept (given: Message) (stored: Message) =
     Expect.equal (stored.Metadata |> Map.keys |> List.ofSeq) (given.Metadata |> Map.keys |> List.ofSeq) "metadata keys"
 
     Expect.isLessThan (abs (stored.CreatedAt - given.CreatedAt).TotalMilliseconds) 1.0 "created at"
+
+/// `expectKept` for each message and its stored counterpart, in order; the lists have the same length.
+/// NOTE: a function of its own, not `List.iter2` inside a `task`: in Release the compiler inlines `List.iter2`'s
+/// recursive loop into the task, which then cannot be compiled as a state machine (FS3511).
+let expectAllKept (given: Message list) (stored: Message list) =
+    Expect.equal stored.Length given.Length "as many messages stored as given"
+    List.iter2 expectKept given stored
