@@ -19,7 +19,8 @@ if (Environment.GetEnvironmentVariable("SOURCED_PG") is { Length: > 0 } postgres
 
 var listings = new Listings();
 var emails = new AdminEmails();
-builder.Services.AddSourced(sourced => sourced.Add(Carts.Actor).Add(listings.Projector).Add(emails.Handler));
+builder.Services.AddSourced(sourced =>
+    sourced.AddPostgres().Add(Carts.Actor).Add(listings.Projector).Add(emails.Handler));
 
 using var host = builder.Build();
 await host.StartAsync();

@@ -1,7 +1,6 @@
 namespace Sourced.Hosting
 
 open Sourced
-open Sourced.Postgres
 
 /// From the bindable options to the core's option records.
 [<RequireQualifiedAccess>]
@@ -30,13 +29,4 @@ module internal OptionsMapping =
             Strategies =
                 (changed.Strategies, registrations.GroupStrategies)
                 ||> Seq.fold (fun strategies pair -> Map.add pair.Key pair.Value strategies)
-        }
-
-    let postgres (options: SourcedOptions) : PostgresOptions =
-        {
-            Schema = options.Schema
-            Prefix = options.Prefix
-            DiscoveryBatch = options.DiscoveryBatch
-            DiscoveryWait = options.DiscoveryWait
-            PrepareStatements = options.PrepareStatements
         }

@@ -2,8 +2,6 @@ namespace Sourced.Hosting
 
 open System
 open Microsoft.Extensions.Options
-open Npgsql
-open Sourced.Postgres
 
 /// Checks `SourcedOptions` when the host starts: each problem names the setting, its value and what is allowed.
 [<RequireQualifiedAccess>]
@@ -53,58 +51,33 @@ module internal OptionsValidation =
                 $"{key (nameof options.Name)} is empty: it must name this process's workers (or be left unset)."
         ]
 
-    let private connection (registrations: Registrations) (options: SourcedOptions) (services: IServiceProvider) =
-        [
-            match ConnectionSource.locate registrations options services with
-            | ConnectionSource.DataSource _ -> ()
-            | ConnectionSource.ConnectionString(connectionString, origin) ->
-                try
-                    NpgsqlConnectionStringBuilder connectionString |> ignore
-                with :? ArgumentException as error ->
-                    // NOTE: the connection string itself is not repeated: it may hold a password.
-                    $"{origin} is not a valid PostgreSQL connection string: {error.Message}"
-            | ConnectionSource.Missing ->
-                $"{key (nameof options.Store)} is Postgres but there is no connection string: set "
-                + $"{key (nameof options.ConnectionString)} or ConnectionStrings:{ConnectionSource.ConnectionName}, "
-                + "call UsePostgres(connectionString) or UsePostgres(dataSource), or register an NpgsqlDataSource."
-        ]
+    let private store (services: IServiceProvider) (options: SourcedOptions) =
+        match StoreProviders.tryFind services options.Store with
+        | Some provider -> List.ofSeq (provider.Problems(options, services))
+        | None ->
+            let known =
+                StoreProviders.all services
+                |> List.map (fun provider -> provider.Name)
+                |> List.distinct
+                |> String.concat ", "
 
-    let private postgres (registrations: Registrations) (options: SourcedOptions) (services: IServiceProvider) =
-        [
-            yield! atLeast 1L (nameof options.DiscoveryBatch) options.DiscoveryBatch
-            yield! notNegative (nameof options.DiscoveryWait) options.DiscoveryWait
-
-            try
-                Names.create (OptionsMapping.postgres options) |> ignore
-            with :? ArgumentException as error ->
-                $"{key (nameof options.Schema)} or {key (nameof options.Prefix)}: {error.Message}"
-
-            yield! connection registrations options services
-        ]
-
-    let private store (registrations: Registrations) (options: SourcedOptions) (services: IServiceProvider) =
-        [
-            match options.Store with
-            | StoreKind.Memory ->
-                if not (String.IsNullOrWhiteSpace options.ConnectionString) then
-                    $"{key (nameof options.ConnectionString)} is set but {key (nameof options.Store)} is Memory: "
-                    + "set Store to Postgres to use it, or remove the connection string."
-            | StoreKind.Postgres -> yield! postgres registrations options services
-            | other -> $"{key (nameof options.Store)} is {other}: it must be Memory or Postgres."
-        ]
+            [
+                $"{key (nameof options.Store)} is '{options.Store}': it must be one of {known} (a store package "
+                + "adds its name: Sourced.Postgres.Hosting's UsePostgres or AddPostgres adds Postgres)."
+            ]
 
     /// Every problem with these options; empty when they are fine.
-    let problems (registrations: Registrations) (services: IServiceProvider) (options: SourcedOptions) : string list =
-        runtime options @ store registrations options services
+    let problems (services: IServiceProvider) (options: SourcedOptions) : string list =
+        runtime options @ store services options
 
 /// The options validator that `AddSourced` registers (run on start by `ValidateOnStart`, and on first use).
 [<Sealed>]
-type internal SourcedOptionsValidator(registrations: Registrations, services: IServiceProvider) =
+type internal SourcedOptionsValidator(services: IServiceProvider) =
     interface IValidateOptions<SourcedOptions> with
         member _.Validate(name, options) =
             if name <> Options.DefaultName then
                 ValidateOptionsResult.Skip
             else
-                match OptionsValidation.problems registrations services options with
+                match OptionsValidation.problems services options with
                 | [] -> ValidateOptionsResult.Success
                 | problems -> ValidateOptionsResult.Fail problems

@@ -2,17 +2,13 @@ namespace Sourced.Hosting
 
 open System
 open System.Collections.Generic
-open Npgsql
 open Sourced
 
-/// What `AddSourced` was told in code: the reactors, a data source, changes to the runtime's options.
+/// What `AddSourced` was told in code: the reactors and changes to the runtime's options.
 [<Sealed>]
 type internal Registrations() =
     /// Reactor factories, in registration order.
     member val Reactors = ResizeArray<IServiceProvider -> Reactor>()
-
-    /// A data source given to `UsePostgres(dataSource)`; the caller owns it.
-    member val DataSource: NpgsqlDataSource = null with get, set
 
     /// Changes to the runtime's options that configuration cannot express (error strategies).
     member val RuntimeChanges = ResizeArray<RuntimeOptions -> RuntimeOptions>()

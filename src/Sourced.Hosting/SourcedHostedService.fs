@@ -8,9 +8,8 @@ open Microsoft.Extensions.Hosting
 open Microsoft.Extensions.Logging
 open Microsoft.Extensions.Options
 open Sourced
-open Sourced.Postgres
 
-/// Runs the runtime in the generic host: installs or checks the PostgreSQL schema and starts the workers when the
+/// Runs the runtime in the generic host: prepares the store (installs or checks its schema) and starts the workers when the
 /// host starts; when it stops (SIGTERM, Ctrl+C, `StopApplication`), stops them gracefully: batches in flight
 /// finish, unless the host's shutdown timeout runs out first.
 [<Sealed>]
@@ -22,13 +21,6 @@ type internal SourcedHostedService
     let mutable running: Runtime = Unchecked.defaultof<Runtime>
     let mutable subscription: IDisposable = null
 
-    let schemaInstalled =
-        LoggerMessage.Define<string, string>(
-            LogLevel.Information,
-            EventId(SourcedEventIds.SchemaInstalled, "SchemaInstalled"),
-            "Sourced schema {Schema} (table prefix {Prefix}) installed or upgraded"
-        )
-
     let noReactors =
         LoggerMessage.Define(
             LogLevel.Warning,
@@ -36,30 +28,13 @@ type internal SourcedHostedService
             "No reactor was added to AddSourced: no worker runs in this process"
         )
 
-    let prepareSchemaAsync (settings: SourcedOptions) (store: PostgresStore) (ct: CancellationToken) =
-        task {
-            if settings.InstallSchema then
-                do! store.InstallAsync ct
-                schemaInstalled.Invoke(hostLog, settings.Schema, settings.Prefix, null)
-            else
-                let! installed = store.IsInstalledAsync ct
-
-                if not installed then
-                    invalidOp (
-                        $"The PostgreSQL schema '{settings.Schema}' has no Sourced tables (prefix '{settings.Prefix}') "
-                        + "at this version, and Sourced:InstallSchema is false: set it to true, or install the "
-                        + "schema with PostgresStore.InstallAsync before starting."
-                    )
-        }
-
     interface IHostedService with
         member _.StartAsync(ct: CancellationToken) : Task =
             task {
                 let settings = options.Value
 
-                match services.GetRequiredService<IMessageStore>() with
-                | :? PostgresStore as store -> do! prepareSchemaAsync settings store ct
-                | _ -> ()
+                let provider = StoreProviders.chosen services settings
+                do! provider.PrepareAsync(services.GetRequiredService<IMessageStore>(), settings, services, ct)
 
                 if reactors.All.IsEmpty then
                     noReactors.Invoke(hostLog, null)

@@ -2,14 +2,12 @@ namespace Sourced.Hosting
 
 open System
 open Sourced
-open Sourced.Postgres
 
-/// Which message store `AddSourced` creates.
-type StoreKind =
-    /// The in-memory store: one process, nothing kept across restarts (the default).
-    | Memory = 0
-    /// The PostgreSQL store: many processes share one database.
-    | Postgres = 1
+/// The names of the stores that `Sourced:Store` chooses between.
+[<AbstractClass; Sealed>]
+type SourcedStores =
+    /// The in-memory store: one process, nothing kept across restarts (the default, always there).
+    static member Memory = "Memory"
 
 /// The settings of `AddSourced`, bound from the configuration section "Sourced" (keys as the property names,
 /// e.g. `Sourced:Workers`), then changed by `SourcedBuilder.Configure`. Checked when the host starts.
@@ -18,30 +16,33 @@ type SourcedOptions() =
     /// The configuration section the options are bound from.
     static member SectionName = "Sourced"
 
-    /// The message store: Memory (default) or Postgres.
-    member val Store = StoreKind.Memory with get, set
+    /// The name of the message store: "Memory" (the default) or one that a store package added, such as
+    /// "Postgres" (Sourced.Postgres.Hosting: `UsePostgres` or `AddPostgres`).
+    member val Store = SourcedStores.Memory with get, set
 
-    /// The PostgreSQL connection string; when empty, `ConnectionStrings:Sourced`, then an `NpgsqlDataSource`
-    /// registered in the services, are used.
+    /// The store's connection string; when empty, `ConnectionStrings:Sourced` (and whatever else the store
+    /// package looks for) is used.
     member val ConnectionString: string = null with get, set
 
     /// The PostgreSQL schema of the store's tables.
-    member val Schema = PostgresOptions.defaults.Schema with get, set
+    member val Schema = "public" with get, set
 
     /// The prefix of the store's table names.
-    member val Prefix = PostgresOptions.defaults.Prefix with get, set
+    member val Prefix = "sourced" with get, set
 
-    /// Install or upgrade the PostgreSQL schema when the host starts (safe from many processes at once).
+    /// Install or upgrade the store's schema when the host starts (safe from many processes at once).
     member val InstallSchema = true with get, set
 
+    // NOTE: the PostgreSQL store's own defaults (Sourced.Postgres.PostgresOptions.defaults); a test keeps them equal.
+
     /// Prepare the store's hot statements on each pooled connection (turn off behind poolers that cannot).
-    member val PrepareStatements = PostgresOptions.defaults.PrepareStatements with get, set
+    member val PrepareStatements = true with get, set
 
     /// Messages a consumer group scans for new streams in one discovery step (PostgreSQL).
-    member val DiscoveryBatch = PostgresOptions.defaults.DiscoveryBatch with get, set
+    member val DiscoveryBatch = 1000 with get, set
 
     /// How long a claim waits for committed messages that are not discoverable yet (PostgreSQL).
-    member val DiscoveryWait = PostgresOptions.defaults.DiscoveryWait with get, set
+    member val DiscoveryWait = TimeSpan.FromSeconds 1.0 with get, set
 
     /// Worker loops in this process.
     member val Workers = RuntimeOptions.defaults.Workers with get, set

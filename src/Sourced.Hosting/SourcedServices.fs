@@ -7,9 +7,8 @@ open Microsoft.Extensions.Hosting
 open Microsoft.Extensions.Logging
 open Microsoft.Extensions.Logging.Abstractions
 open Microsoft.Extensions.Options
+open Microsoft.Extensions.DependencyInjection.Extensions
 open Sourced
-open Sourced.CSharp
-open Sourced.Postgres
 
 /// Binds `SourcedOptions` from a configuration section; strict: an unknown key is an error, not a silent no-op.
 [<Sealed>]
@@ -26,19 +25,9 @@ module internal SourcedServices =
     let private settings (services: IServiceProvider) =
         services.GetRequiredService<IOptions<SourcedOptions>>().Value
 
-    let private clock (services: IServiceProvider) =
-        match services.GetService<TimeProvider>() with
-        | null -> TimeProvider.System
-        | given -> given
-
     let private store (services: IServiceProvider) : IMessageStore =
         let options = settings services
-
-        match options.Store with
-        | StoreKind.Postgres ->
-            let source = services.GetRequiredService<SourcedDataSource>()
-            new PostgresStore(source.DataSource, OptionsMapping.postgres options, clock services)
-        | _ -> MemoryStore(clock services)
+        (StoreProviders.chosen services options).Create(options, services)
 
     let private runtime (registrations: Registrations) (services: IServiceProvider) =
         let options = OptionsMapping.runtime registrations (settings services)
@@ -61,7 +50,7 @@ module internal SourcedServices =
     let private singleton<'T when 'T: not struct> (services: IServiceCollection) (create: IServiceProvider -> 'T) =
         services.AddSingleton<'T>(Func<IServiceProvider, 'T> create) |> ignore
 
-    /// Registers the options, the store, the facade's `EventStore`, the runtime and the hosted service, then lets
+    /// Registers the options, the in-memory store's provider, the store, the runtime and the hosted service, then lets
     /// `configure` add reactors and change options. `section`: where the options are bound from; when null, the
     /// "Sourced" section of the `IConfiguration` service, if there is one.
     let add (services: IServiceCollection) (section: IConfiguration) (configure: Action<SourcedBuilder>) =
@@ -82,13 +71,11 @@ module internal SourcedServices =
 
         services.AddOptions<SourcedOptions>().ValidateOnStart() |> ignore
 
-        singleton<IValidateOptions<SourcedOptions>> services (fun provider ->
-            SourcedOptionsValidator(registrations, provider))
+        singleton<IValidateOptions<SourcedOptions>> services (fun provider -> SourcedOptionsValidator provider)
 
         singleton services (fun provider -> SourcedReactors(registrations, provider))
-        singleton services (fun provider -> new SourcedDataSource(registrations, settings provider, provider))
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<SourcedStoreProvider, MemoryStoreProvider>())
         singleton services store
-        singleton services (fun provider -> EventStore(provider.GetRequiredService<IMessageStore>()))
         singleton services (runtime registrations)
 
         singleton<IHostedService> services (fun provider ->

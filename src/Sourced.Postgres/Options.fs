@@ -84,3 +84,8 @@ module internal Names =
             Workers = table "workers"
             Channel = $"{options.Schema}.{options.Prefix}"
         }
+
+type PostgresOptions with
+    /// Checks the schema and prefix (plain identifiers) and the discovery batch by the store's own rules; raises
+    /// `ArgumentException` naming what is wrong.
+    static member Validate(options: PostgresOptions) : unit = Names.create options |> ignore

@@ -67,9 +67,9 @@ public class LifecycleTests(PostgresServer server)
     }
 
     [Fact]
-    public async Task A_host_without_reactors_dispatches_and_logs_that_no_worker_runs()
+    public async Task A_host_without_reactors_dispatches_through_AddEventStore_and_logs_that_no_worker_runs()
     {
-        await using var host = await TestHost.StartAsync(StoreKind.Memory, server);
+        await using var host = await TestHost.StartAsync(StoreKind.Memory, server, sourced => sourced.AddEventStore());
 
         var stored = await host.EventStore.DispatchAsync(Shop.Add("basket-1"));
 

@@ -108,6 +108,30 @@ public class OptionsTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task A_store_name_that_no_package_added_fails_the_start_listing_the_stores_there_are()
+    {
+        await using var host = TestHost.Build(StoreKind.Memory, server, sourced => sourced.Add(Shop.Baskets),
+            Settings(("Sourced:Store", "Postgres"), ("ConnectionStrings:Sourced", server.ConnectionString)));
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.Host.StartAsync());
+
+        Assert.Contains("Sourced:Store is 'Postgres': it must be one of Memory (a store package adds its name", error.Message);
+    }
+
+    [Fact]
+    public void The_hosting_defaults_of_the_PostgreSQL_settings_are_the_store_s_own()
+    {
+        var hosting = new SourcedOptions();
+        var store = Sourced.Postgres.PostgresOptionsModule.defaults;
+
+        Assert.Equal(store.Schema, hosting.Schema);
+        Assert.Equal(store.Prefix, hosting.Prefix);
+        Assert.Equal(store.DiscoveryBatch, hosting.DiscoveryBatch);
+        Assert.Equal(store.DiscoveryWait, hosting.DiscoveryWait);
+        Assert.Equal(store.PrepareStatements, hosting.PrepareStatements);
+    }
+
+    [Fact]
     public async Task The_PostgreSQL_store_is_chosen_and_installed_from_configuration_alone()
     {
         var schema = server.FreshSchema();
@@ -115,7 +139,7 @@ public class OptionsTests(PostgresServer server)
         try
         {
             await using var host = TestHost.Build(StoreKind.Memory, server,
-                sourced => sourced.Add(Shop.Baskets).Add(Shop.Counter(counts)),
+                sourced => sourced.AddPostgres().Add(Shop.Baskets).Add(Shop.Counter(counts)),
                 Settings(("Sourced:Store", "Postgres"), ("ConnectionStrings:Sourced", server.ConnectionString),
                     ("Sourced:Schema", schema), ("Sourced:Prefix", "shop")));
             await host.Host.StartAsync();

@@ -7,6 +7,9 @@ using Sourced.Hosting;
 
 namespace Sourced.CSharp.Tests.Hosting;
 
+/// The store a test host runs on.
+public enum StoreKind { Memory, Postgres }
+
 /// A generic host with AddSourced on one store (memory, or PostgreSQL in a schema of its own), its logs
 /// captured; disposing it disposes the host and drops the schema.
 public sealed class TestHost : IAsyncDisposable

@@ -1,4 +1,4 @@
-namespace Sourced.Hosting
+namespace Sourced.Postgres.Hosting
 
 open System
 open System.Threading.Tasks
@@ -6,6 +6,12 @@ open Microsoft.Extensions.Configuration
 open Microsoft.Extensions.DependencyInjection
 open Microsoft.Extensions.Logging
 open Npgsql
+open Sourced.Hosting
+
+/// What `UsePostgres(dataSource)` was given; the caller owns it.
+[<Sealed>]
+type internal PostgresRegistration() =
+    member val DataSource: NpgsqlDataSource = null with get, set
 
 /// Where the PostgreSQL store gets its connections, and where that was found (for messages).
 [<RequireQualifiedAccess>]
@@ -17,6 +23,10 @@ type internal ConnectionSource =
 [<RequireQualifiedAccess>]
 module internal ConnectionSource =
 
+    /// The store's name in `Sourced:Store`.
+    [<Literal>]
+    let StoreName = "Postgres"
+
     /// The connection name looked up in `ConnectionStrings`.
     [<Literal>]
     let ConnectionName = "Sourced"
@@ -24,14 +34,14 @@ module internal ConnectionSource =
     /// In order: `UsePostgres(dataSource)`, `Sourced:ConnectionString`, `ConnectionStrings:Sourced`, then an
     /// `NpgsqlDataSource` service. NOTE: the named settings come before a data source service, which may well be
     /// the application's own database.
-    let locate (registrations: Registrations) (options: SourcedOptions) (services: IServiceProvider) =
+    let locate (registration: PostgresRegistration) (options: SourcedOptions) (services: IServiceProvider) =
         let named =
             match services.GetService<IConfiguration>() with
             | null -> null
             | configuration -> configuration.GetConnectionString ConnectionName
 
-        if not (isNull registrations.DataSource) then
-            ConnectionSource.DataSource(registrations.DataSource, "UsePostgres(dataSource)")
+        if not (isNull registration.DataSource) then
+            ConnectionSource.DataSource(registration.DataSource, "UsePostgres(dataSource)")
         elif not (String.IsNullOrWhiteSpace options.ConnectionString) then
             ConnectionSource.ConnectionString(options.ConnectionString, "Sourced:ConnectionString")
         elif not (String.IsNullOrWhiteSpace named) then
@@ -43,9 +53,10 @@ module internal ConnectionSource =
 
 /// The data source of the PostgreSQL store; disposes it when this host created it from a connection string.
 [<Sealed>]
-type internal SourcedDataSource(registrations: Registrations, options: SourcedOptions, services: IServiceProvider) =
+type internal SourcedDataSource(registration: PostgresRegistration, options: SourcedOptions, services: IServiceProvider)
+    =
     let dataSource, owned =
-        match ConnectionSource.locate registrations options services with
+        match ConnectionSource.locate registration options services with
         | ConnectionSource.DataSource(given, _) -> given, false
         | ConnectionSource.ConnectionString(connectionString, _) ->
             let builder = NpgsqlDataSourceBuilder connectionString
