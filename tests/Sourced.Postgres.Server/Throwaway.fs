@@ -1,5 +1,5 @@
-/// A throwaway PostgreSQL server for tests and benchmarks: initdb and pg_ctl from the newest
-/// /usr/lib/postgresql/<version>/bin, as the postgres user when this process is root, on a free loopback port,
+/// A throwaway PostgreSQL server for tests and benchmarks: initdb and pg_ctl from SOURCED_PG_BIN, the newest
+/// /usr/lib/postgresql/<version>/bin or PATH, as the postgres user when this process is root, on a free loopback port,
 /// removed when this process exits (and, if a process died without cleaning up, by the next one).
 module Sourced.Postgres.Server.Throwaway
 
@@ -96,7 +96,16 @@ let private runOrFail (more: unit -> string) (command: Command) : unit =
 
         unavailable $"`{command}` exited with code {code}:\n{output}{extra}"
 
-/// The newest `/usr/lib/postgresql/<version>/bin` that has the server programs.
+/// The folder of the server programs that `SOURCED_PG_BIN` names.
+[<Literal>]
+let BinariesVariable = "SOURCED_PG_BIN"
+
+let private hasInitdb (folder: string) =
+    File.Exists(Path.Combine(folder, "initdb"))
+    || File.Exists(Path.Combine(folder, "initdb.exe"))
+
+/// The server programs: the folder `SOURCED_PG_BIN` names, else the newest `/usr/lib/postgresql/<version>/bin`
+/// (Debian, Ubuntu), else the folder on PATH that has `initdb` (Homebrew, Postgres.app, the Windows installer).
 let private newestBinaries () : string =
     let versionOf (folder: string) =
         let name = Path.GetFileName folder
@@ -108,14 +117,34 @@ let private newestBinaries () : string =
     let installed =
         if Directory.Exists "/usr/lib/postgresql" then
             Directory.GetDirectories "/usr/lib/postgresql"
-            |> Array.filter (fun folder -> File.Exists(Path.Combine(folder, "bin", "initdb")))
+            |> Array.filter (fun folder -> hasInitdb (Path.Combine(folder, "bin")))
             |> Array.choose (fun folder -> versionOf folder |> Option.map (fun version -> version, folder))
         else
             [||]
 
-    match installed with
-    | [||] -> unavailable "no PostgreSQL server programs were found in /usr/lib/postgresql/*/bin"
-    | found -> Path.Combine(found |> Array.maxBy fst |> snd, "bin")
+    let onPath () =
+        (Environment.GetEnvironmentVariable "PATH"
+         |> Option.ofObj
+         |> Option.defaultValue "")
+            .Split
+            Path.PathSeparator
+        |> Array.tryFind (fun folder -> folder <> "" && hasInitdb folder)
+
+    match Environment.GetEnvironmentVariable BinariesVariable, installed with
+    | given, _ when not (String.IsNullOrWhiteSpace given) ->
+        if hasInitdb given then
+            given
+        else
+            unavailable $"{BinariesVariable} is '{given}', which has no initdb"
+    | _, [||] ->
+        match onPath () with
+        | Some folder -> folder
+        | None ->
+            unavailable (
+                "no PostgreSQL server programs were found (no initdb in /usr/lib/postgresql/*/bin or on PATH; "
+                + $"{BinariesVariable} can name their folder)"
+            )
+    | _, found -> Path.Combine(found |> Array.maxBy fst |> snd, "bin")
 
 /// A TCP port on 127.0.0.1 that nothing listens on now and that no other server here is known to use.
 let rec private freePort () : int =

@@ -11,7 +11,8 @@ open Sourced.Postgres.Server
 let Variable = "SOURCED_TEST_PG"
 
 let private remedy =
-    $"To fix it, install the server (apt-get install -y postgresql), or set {Variable} to a connection string, "
+    $"To fix it, install the server (apt-get install -y postgresql; brew install postgresql; the Windows installer), "
+    + $"set {Throwaway.BinariesVariable} to the folder of its programs, or set {Variable} to a connection string, "
     + "such as 'Host=127.0.0.1;Port=5432;Username=postgres;Database=sourced_test'."
 
 let private server =
