@@ -7,8 +7,11 @@ open System.Threading.Tasks
 /// An actor's state loaded from the store, and the seq of the last message it has seen.
 type Loaded<'State> =
     {
+        /// The stream it was loaded from.
         StreamId: string
+        /// The state folded from the stream's events.
         State: 'State
+        /// The seq of the last message folded in: where the next append continues the stream.
         Seq: int64
     }
 
@@ -17,11 +20,15 @@ type Loaded<'State> =
 [<NoEquality; NoComparison>]
 type Decision<'State> =
     {
+        /// The command, as a message (validated; `Actor.executeAsync` does not store it).
         Command: Message
+        /// Its events as messages, numbered after the loaded seq (as stored, after `Actor.executeAsync`).
         Events: Message list
+        /// The state and seq after the events.
         Loaded: Loaded<'State>
     }
 
+/// Actors: `Actor.create`, then reactions, validation and settings; loading state and deciding or executing commands.
 // NOTE: compiled as ActorModule so that C# code can import Sourced and Sourced.CSharp together.
 [<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Actor =
@@ -129,20 +136,24 @@ module Actor =
         if not (List.isEmpty actor.Reactions) then
             invalidOp $"Set the {what} codec of actor '{actor.Name}' before adding reactions."
 
+    /// Replaces the command codec (`Codec.rename` a case, say); before any reaction is added.
     let withCommands (codec: Codec<'Command>) (actor: Actor<'State, 'Command, 'Event>) =
         beforeReactions "command" actor
         { actor with Commands = codec }
 
+    /// Replaces the event codec (`Codec.rename` a case, say); before any reaction is added.
     let withEvents (codec: Codec<'Event>) (actor: Actor<'State, 'Command, 'Event>) =
         beforeReactions "event" actor
         { actor with Events = codec }
 
+    /// Messages per claimed stream for this actor (the runtime's batch size otherwise).
     let withBatchSize (size: int) (actor: Actor<'State, 'Command, 'Event>) =
         if size < 1 then
             invalidArg (nameof size) "A batch size must be at least 1."
 
         { actor with BatchSize = Some size }
 
+    /// Where the actor's consumer group starts when it is first registered (`StartFrom.Beginning` by default).
     let startingFrom (start: StartFrom) (actor: Actor<'State, 'Command, 'Event>) = { actor with StartFrom = start }
 
     /// The message types the actor consumes: its commands and the events it reacts to.

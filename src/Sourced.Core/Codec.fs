@@ -10,26 +10,36 @@ open Microsoft.FSharp.Reflection
 [<AttributeUsage(AttributeTargets.Class ||| AttributeTargets.Struct, AllowMultiple = false)>]
 type MessageTypeAttribute(messageType: string) =
     inherit Attribute()
+    /// The stored type name the class is given.
     member _.MessageType = messageType
 
 /// One case of a codec: the union case name and the stable type string it is stored as.
-type CodecCase = { Name: string; Type: string }
+type CodecCase =
+    {
+        /// The union case name (the class name, for `Codec.ofTypes`).
+        Name: string
+        /// The message type it is stored as, e.g. `carts.item_added`.
+        Type: string
+    }
 
 /// Maps values of `'T` (usually the cases of an F# union) to message types and JSON payloads and back.
 /// Explicit per actor: `Codec.union<Command> "carts"` names `AddItem` `carts.add_item`.
 [<NoEquality; NoComparison>]
 type Codec<'T> =
     {
+        /// Its cases, each with the message type it is stored as.
         Cases: CodecCase list
         /// The message type and payload of a value.
         Encode: 'T -> string * JsonElement
         /// Reads a payload of a known type (see `Handles`).
         Decode: Decoding -> string -> JsonElement -> Result<'T, FieldError list>
+        /// Whether it reads messages of a type (see `Codec.handles`).
         Handles: string -> bool
         /// Business validation run on commands before they are stored or decided.
         Validate: 'T -> FieldError list
     }
 
+/// Making, narrowing and using codecs: `Codec.union`, `Codec.ofTypes`, `Codec.only`, `Codec.message`, ...
 [<RequireQualifiedAccess>]
 module Codec =
 

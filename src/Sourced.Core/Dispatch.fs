@@ -3,6 +3,7 @@ namespace Sourced
 open System
 open System.Text.Json
 
+/// What reactions send: `Dispatch.command`, `Dispatch.send` or `Dispatch.toActor`, then its stream, time, metadata.
 // NOTE: compiled as DispatchModule so that C# code can import Sourced and Sourced.CSharp together.
 [<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Dispatch =
@@ -32,6 +33,7 @@ module Dispatch =
             Target = Target.NewStream(Some actor.Name)
         }
 
+    /// To a given stream.
     let toStream (streamId: string) (dispatch: Dispatch<'Command>) : Dispatch<'Command> =
         if String.IsNullOrWhiteSpace streamId then
             invalidArg (nameof streamId) "Dispatch.toStream needs a stream id."
@@ -64,14 +66,17 @@ module Dispatch =
             Timing = Timing.After delay
         }
 
+    /// With one more metadata entry, a JSON value, on top of what the message inherits.
     let withMetadata (key: string) (value: JsonElement) (dispatch: Dispatch<'Command>) : Dispatch<'Command> =
         { dispatch with
             Metadata = Map.add key value dispatch.Metadata
         }
 
+    /// With one more metadata entry, a string, on top of what the message inherits.
     let withMetadataString (key: string) (value: string) (dispatch: Dispatch<'Command>) : Dispatch<'Command> =
         withMetadata key (Json.ofString value) dispatch
 
+/// Reading reactors' actions.
 [<RequireQualifiedAccess>]
 module Actions =
 

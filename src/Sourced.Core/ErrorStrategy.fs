@@ -6,12 +6,15 @@ open System
 [<NoEquality; NoComparison>]
 type Failure =
     {
+        /// The consumer group whose reactor failed.
         Group: string
         /// The message that failed (for a failing action: the first message of its batch).
         Message: Message
+        /// What the reactor or its actions raised.
         Error: exn
         /// 1 for the group's first failure since it last succeeded, then 2, 3, ...
         Attempt: int
+        /// When it failed, by the store's clock.
         At: DateTimeOffset
     }
 
@@ -19,11 +22,15 @@ type Failure =
 [<NoEquality; NoComparison>]
 type ErrorStrategy =
     {
+        /// For each failure: retry at a time, or stop the group.
         Decide: Failure -> Recovery
+        /// Told of each retry decided, and its time.
         OnRetry: Failure -> DateTimeOffset -> unit
+        /// Told when the group is stopped.
         OnStop: Failure -> unit
     }
 
+/// Ready-made strategies (`stop`, `retry`, `retryExponentially`) and ways to build and observe your own.
 [<RequireQualifiedAccess>]
 module ErrorStrategy =
 

@@ -5,7 +5,9 @@ open System
 /// One problem with one field of a message payload (`items[2].price`: "expected an integer, got \"x\"").
 type FieldError =
     {
+        /// The path of the field in the payload, e.g. `items[2].price`; empty for the payload as a whole.
         Field: string
+        /// What is wrong with it, e.g. `expected an integer, got "x"`.
         Problem: string
     }
 
@@ -15,8 +17,10 @@ type FieldError =
         else
             error.Field + ": " + error.Problem
 
+/// Making field errors.
 [<RequireQualifiedAccess>]
 module FieldError =
+    /// The error for one field (a path) and its problem, e.g. in `Actor.validates` rules.
     let create (field: string) (problem: string) : FieldError = { Field = field; Problem = problem }
 
 /// A payload could not be decoded, or a command failed validation. Nothing was stored.
@@ -33,7 +37,9 @@ type InvalidMessageException(messageType: string, streamId: string, errors: Fiel
             $"Invalid '{messageType}' message{where}: {problems}"
         )
 
+    /// The type of the message that was invalid.
     member _.MessageType = messageType
+    /// The stream it was for; empty when it had none yet.
     member _.StreamId = streamId
     /// Every problem found, by field.
     member _.Errors: Collections.Generic.IReadOnlyList<FieldError> = errors
@@ -46,8 +52,11 @@ type UnknownMessageTypeException(messageType: string, streamId: string, knownTyp
             $"Unknown message type '{messageType}' in stream '{streamId}' (known types: {known})"
         )
 
+    /// The type that no codec knows.
     member _.MessageType = messageType
+    /// The stream the message is in.
     member _.StreamId = streamId
+    /// The types the codecs in play do know.
     member _.KnownTypes: Collections.Generic.IReadOnlyList<string> = knownTypes
 
 /// An optimistic append lost: the stream had moved on since the writer read it.
@@ -57,21 +66,28 @@ type ConcurrencyConflictException(streamId: string, expectedSeq: int64, actualSe
             $"Concurrent write to stream '{streamId}': expected it at seq {expectedSeq}, but it is at seq {actualSeq}"
         )
 
+    /// The stream that was written to.
     member _.StreamId = streamId
+    /// The seq the writer expected the stream to be at.
     member _.ExpectedSeq = expectedSeq
+    /// The seq the stream was at.
     member _.ActualSeq = actualSeq
 
 /// A worker holds a claim on the stream a transaction wants to process for a group: try again shortly.
 type StreamBusyException(group: string, streamId: string) =
     inherit Exception($"Stream '{streamId}' is being processed by a worker of group '{group}'; try again shortly.")
+    /// The consumer group whose worker holds the claim.
     member _.Group = group
+    /// The stream it is processing.
     member _.StreamId = streamId
 
 /// A decision refused a command (raised through `reject` in `decide`); no events were produced.
 type CommandRejectedException(reason: string) =
     inherit Exception(reason)
+    /// Why the command was refused: the text given to `reject`.
     member _.Reason = reason
 
+/// `reject`, in scope wherever `Sourced` is open.
 [<AutoOpen>]
 module Rejection =
     /// Refuses the command being decided: `| AddItem _ when cart.Closed -> reject "cart is closed"`.

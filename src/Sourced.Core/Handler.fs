@@ -8,8 +8,11 @@ open System.Threading.Tasks
 [<NoEquality; NoComparison>]
 type HandlerCase =
     {
+        /// The message types it handles.
         Types: string list
+        /// Whether it is given the stream's whole history (`Handler.onWithHistory`).
         NeedsHistory: bool
+        /// The messages to send for one message, given the stream's history (empty unless needed).
         Run: Pending -> Message list -> CancellationToken -> Task<Dispatch<NoCommand> list>
     }
 

@@ -11,15 +11,25 @@ type Metadata = Map<string, JsonElement>
 [<CustomEquality; NoComparison>]
 type Message =
     {
+        /// Unique in the store; the causation and correlation ids of other messages point at it.
         Id: Guid
+        /// The stream it belongs to: one actor instance, one workflow run, ...
         StreamId: string
+        /// Its place in its stream, counting from 1; 0 until it is numbered or stored.
         Seq: int64
+        /// The stored type name, e.g. `carts.item_added`: what codecs decode by and consumer groups subscribe to.
         Type: string
+        /// When it was created (by the code or the reaction that made it), not when it was stored.
         CreatedAt: DateTimeOffset
+        /// The id of the message that caused it; its own id when nothing did.
         CausationId: Guid
+        /// The id shared by a whole chain (command, its events, the reactions to them): the first message's id.
         CorrelationId: Guid
+        /// Request id, user id, producer, ...: messages it causes inherit it underneath their own.
         Metadata: Metadata
+        /// The message's data, as its codec wrote it.
         Payload: JsonElement
+        /// Its place in the store's global log; 0 until stored.
         Position: int64
     }
 
@@ -60,16 +70,20 @@ module MetadataKeys =
     [<Literal>]
     let ScheduledAt = "scheduled_at"
 
+/// Building and reading message metadata.
 [<RequireQualifiedAccess>]
 module Metadata =
+    /// No metadata.
     let empty: Metadata = Map.empty
 
     /// Metadata from string pairs, e.g. `Metadata.ofStrings [ "request_id", "r-1" ]`.
     let ofStrings (pairs: (string * string) list) : Metadata =
         pairs |> List.map (fun (key, value) -> key, Json.ofString value) |> Map.ofList
 
+    /// Adds a key with a JSON value (replacing any value it had).
     let add (key: string) (value: JsonElement) (metadata: Metadata) : Metadata = Map.add key value metadata
 
+    /// Adds a key with a string value (replacing any value it had).
     let addString (key: string) (value: string) (metadata: Metadata) : Metadata =
         Map.add key (Json.ofString value) metadata
 
@@ -83,6 +97,7 @@ module Metadata =
     let merge (baseline: Metadata) (overrides: Metadata) : Metadata =
         Map.fold (fun merged key value -> Map.add key value merged) baseline overrides
 
+/// Making stream ids.
 [<RequireQualifiedAccess>]
 module StreamId =
     /// A fresh stream id (`<uuid>`), or `<prefix>-<uuid>` when a prefix is given.
@@ -93,6 +108,7 @@ module StreamId =
         | Some prefix when not (String.IsNullOrWhiteSpace prefix) -> prefix + "-" + id
         | _ -> id
 
+/// Creating messages and deriving them from one another.
 [<RequireQualifiedAccess>]
 module Message =
 
@@ -128,11 +144,13 @@ module Message =
             Metadata = Metadata.merge parent.Metadata child.Metadata
         }
 
+    /// A copy with one more metadata entry, a JSON value (replacing any value the key had).
     let withMetadata (key: string) (value: JsonElement) (message: Message) : Message =
         { message with
             Metadata = Map.add key value message.Metadata
         }
 
+    /// A copy with one more metadata entry, a string (replacing any value the key had).
     let withMetadataString (key: string) (value: string) (message: Message) : Message =
         withMetadata key (Json.ofString value) message
 

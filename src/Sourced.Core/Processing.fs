@@ -9,6 +9,7 @@ open System.Threading.Tasks
 type StepOutcome =
     /// Nothing was claimable.
     | Idle
+    /// A batch of `handled` messages was completed: its actions executed, the offset moved past them.
     | Completed of group: string * streamId: string * handled: int
     /// Another writer got there first; nothing was executed, and the batch will run again on fresh history.
     | Conflicted of group: string * streamId: string * message: Message * expectedSeq: int64 * actualSeq: int64

@@ -4,6 +4,7 @@ open System
 open System.Threading
 open System.Threading.Tasks
 
+/// Projectors: `Projector.eventSourced` or `Projector.stateStored`, then reactions and settings.
 // NOTE: compiled as ProjectorModule so that C# code can import Sourced and Sourced.CSharp together.
 [<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Projector =
@@ -77,12 +78,14 @@ module Projector =
             }
             projector
 
+    /// Messages per claimed stream for this projector (the runtime's batch size otherwise).
     let withBatchSize (size: int) (projector: Projector<'State, 'Event>) =
         if size < 1 then
             invalidArg (nameof size) "A batch size must be at least 1."
 
         { projector with BatchSize = Some size }
 
+    /// Where the projector's consumer group starts when it is first registered (`StartFrom.Beginning` by default).
     let startingFrom (start: StartFrom) (projector: Projector<'State, 'Event>) = { projector with StartFrom = start }
 
     /// The projector as a reactor for workers and `Drain`.

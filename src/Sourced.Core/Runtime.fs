@@ -25,6 +25,7 @@ type RuntimeOptions =
         CatchUpInterval: TimeSpan
         /// How often due scheduled messages are promoted.
         PromoteInterval: TimeSpan
+        /// How often the workers tell the store they are alive, which keeps their claims.
         HeartbeatInterval: TimeSpan
         /// Claims of workers silent for this long are freed for others.
         StaleAfter: TimeSpan
@@ -34,13 +35,16 @@ type RuntimeOptions =
         StoreErrorDelay: TimeSpan
         /// Prefix of this process's worker names.
         Name: string
+        /// How a consumer group recovers from failures (`ErrorStrategy.stop` by default).
         ErrorStrategy: ErrorStrategy
         /// Per consumer group overrides of `ErrorStrategy`.
         Strategies: Map<string, ErrorStrategy>
     }
 
+/// The default runtime options.
 [<RequireQualifiedAccess>]
 module RuntimeOptions =
+    /// 2 workers, 100 messages per stream, up to 10 streams per claim; groups stop at their first failure.
     let defaults: RuntimeOptions =
         {
             Workers = 2
@@ -61,20 +65,28 @@ module RuntimeOptions =
 /// What a runtime reports: for logs, metrics and tests.
 [<RequireQualifiedAccess; NoEquality; NoComparison>]
 type RuntimeEvent =
+    /// The workers started, with their names.
     | Started of workers: string list
+    /// A batch of `messages` messages of a stream was processed.
     | BatchCompleted of group: string * streamId: string * messages: int
+    /// A batch lost an optimistic append to another writer; it runs again on fresh history.
     | Conflicted of group: string * streamId: string
     /// A batch's claim expired before it completed (the worker was too slow or silent): its effects were not
     /// stored, and another worker processes it.
     | ClaimLost of group: string * streamId: string
+    /// A group failed, and its strategy retries at `at`: the group waits until then.
     | Retrying of failure: Failure * at: DateTimeOffset
+    /// A group failed, and its strategy stopped it.
     | GroupStopped of failure: Failure
+    /// Scheduled messages came due and were appended to their streams.
     | Promoted of count: int
+    /// Claims of silent workers were freed for others.
     | Reclaimed of count: int
     /// The store could not be reached, or a callback failed; the runtime carries on.
     | Trouble of operation: string * error: exn
     /// A stop began: no new batch will be taken.
     | Stopping
+    /// The stop finished: the workers have ended.
     | Stopped
 
 /// Runs reactors in background worker loops over one store: one consumer group per reactor, messages of one
@@ -349,11 +361,16 @@ type Runtime(store: IMessageStore, reactors: Reactor list, options: RuntimeOptio
                 do! pause options.HeartbeatInterval
         }
 
+    /// A runtime with `RuntimeOptions.defaults`.
     new(store, reactors) = new Runtime(store, reactors, RuntimeOptions.defaults)
 
+    /// The store it runs over.
     member _.Store = store
+    /// The reactors it runs, one consumer group each.
     member _.Reactors = reactors
+    /// The options it runs with.
     member _.Options = options
+    /// Its workers' names (`<Name>-worker-1`, ...), as heartbeats and claims record them.
     member _.WorkerNames = workerNames
 
     /// The reactors that consume a message type.

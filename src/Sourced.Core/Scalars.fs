@@ -8,7 +8,9 @@ open System.Text.Json
 /// How strictly a payload is read: events are read `Strict`ly (exact JSON types);
 /// commands from forms and JSON APIs can be read `Lax`ly ("12" → 12, "true" → true, "" → None).
 type Decoding =
+    /// Exact JSON types only: how events are read.
     | Strict
+    /// Also numbers and booleans written as strings, and empty strings for absent options: commands from forms.
     | Lax
 
 /// How one .NET type is written to and read from JSON, built once per type by reflection.

@@ -15,44 +15,61 @@ type AppendResult =
 /// A consumer group as registered: the reactor's group id and the message types it consumes.
 type GroupInfo =
     {
+        /// The consumer group id.
         Id: string
+        /// The message types it consumes.
         Types: string list
+        /// Where it starts when it is first registered.
         StartFrom: StartFrom
     }
 
+/// Whether a consumer group is taking messages.
 [<RequireQualifiedAccess>]
 type GroupStatus =
+    /// Its workers claim its messages.
     | Active
+    /// Stopped by its error strategy or an operator: its messages wait until it is started again.
     | Stopped
 
 /// The failure recorded on a consumer group by the error strategy.
 [<NoEquality; NoComparison>]
 type GroupError =
     {
+        /// The exception's message.
         Error: string
+        /// The exception's full type name.
         ExceptionType: string
+        /// The whole exception as text, stack trace included.
         Detail: string
+        /// The message that failed, when there was one.
         Message: Message option
+        /// When it failed.
         At: DateTimeOffset
     }
 
 /// What a failure does to its group: pause it until a time, or stop it until someone starts it again.
 [<RequireQualifiedAccess>]
 type Recovery =
+    /// Pause the group until then, and try the message again.
     | RetryAt of DateTimeOffset
+    /// Stop the group, with the error as the reason.
     | Stop
 
 /// The state of one consumer group, for operators and health checks.
 [<NoEquality; NoComparison>]
 type GroupStats =
     {
+        /// The consumer group id.
         Id: string
+        /// Active, or stopped.
         Status: GroupStatus
         /// Why it was stopped.
         Reason: string option
+        /// The failure recorded last, until the group succeeds again or is started.
         Error: GroupError option
         /// No claims before this time (set by retries with a delay).
         RetryAt: DateTimeOffset option
+        /// Failed attempts since it last succeeded (0 when healthy).
         RetryCount: int
         /// Streams this group has an offset in.
         Streams: int64
@@ -65,9 +82,13 @@ type GroupStats =
 /// What a worker asks for when claiming.
 type ClaimRequest =
     {
+        /// The consumer group to claim for.
         Group: string
+        /// The worker asking: its heartbeats keep the claim alive.
         Worker: string
+        /// The most pending messages to take from the stream.
         BatchSize: int
+        /// Whether to bring the stream's whole history along (`Claim.History`).
         WithHistory: bool
     }
 
@@ -75,8 +96,11 @@ type ClaimRequest =
 [<NoEquality; NoComparison>]
 type Claim =
     {
+        /// The consumer group it was claimed for.
         Group: string
+        /// The stream claimed.
         StreamId: string
+        /// The group's next pending messages of the stream, in order.
         Messages: Pending list
         /// The whole stream at claim time, when asked for.
         History: Message list
@@ -98,7 +122,9 @@ type CompleteResult =
 /// A wake-up for idle workers.
 [<RequireQualifiedAccess>]
 type StoreNotification =
+    /// Messages of these types were stored.
     | MessagesAppended of types: string list
+    /// A consumer group was started again.
     | GroupStarted of group: string
 
 /// Store operations inside one transaction (`IMessageStore.TransactAsync`): they commit together or not at all,
@@ -107,14 +133,18 @@ type IStoreTransaction =
     /// For `Sync` actions run inside this transaction.
     abstract SyncContext: SyncContext
 
+    /// Optimistic append, as `IMessageStore.AppendAsync`, inside the transaction.
     abstract AppendAsync:
         streamId: string * expectedSeq: int64 * messages: Message list * ct: CancellationToken -> Task<AppendResult>
 
+    /// Appends at the end of each message's stream, as `IMessageStore.AppendNextAsync`, inside the transaction.
     abstract AppendNextAsync: messages: Message list * ct: CancellationToken -> Task<Message list>
 
+    /// The stream's messages with `after < seq <= upTo`, seeing this transaction's own appends.
     abstract ReadStreamAsync:
         streamId: string * after: int64 * upTo: int64 option * ct: CancellationToken -> Task<Message list>
 
+    /// Keeps messages aside until `at`, as `IMessageStore.ScheduleAsync`, inside the transaction.
     abstract ScheduleAsync: at: DateTimeOffset * messages: Message list * ct: CancellationToken -> Task
 
     /// A group's unprocessed messages in a stream, up to a seq, with their replay flags. A stream a worker
@@ -176,6 +206,7 @@ type IMessageStore =
     /// failure's attempt number follows. Cheap, unlike `GroupStatsAsync`.
     abstract RetryCountAsync: group: string * ct: CancellationToken -> Task<int>
 
+    /// The state of every consumer group, with its lag.
     abstract GroupStatsAsync: ct: CancellationToken -> Task<GroupStats list>
 
     /// The next (group, stream) with pending messages that no one else holds, if any.
@@ -214,6 +245,7 @@ type IMessageStore =
     /// Wake-ups after appends and group restarts (a hint: polling stays the source of truth).
     abstract Subscribe: listener: (StoreNotification -> unit) -> IDisposable
 
+/// What every store shares: argument checks, executing a batch's actions, and helpers over `IMessageStore`.
 [<RequireQualifiedAccess>]
 module Store =
 

@@ -173,6 +173,7 @@ module internal Run =
             raise (ScenarioFailedException $"This scenario's {what}s are {actual} values, not {typeof<'T>.Name}.")
         | None -> raise (ScenarioFailedException $"This scenario has no {what} codec: use the *.messages functions.")
 
+/// Starting a scenario: one actor, projector or reactor on one stream, or several reactors together.
 [<RequireQualifiedAccess>]
 module Scenario =
 
@@ -206,6 +207,7 @@ module Scenario =
 
         create (Setup.Reactors reactors) None None
 
+/// What is already in the history before the scenario's message: messages, own events or own commands.
 [<RequireQualifiedAccess>]
 module Given =
 
@@ -233,6 +235,7 @@ module Given =
         let streamId = Run.streamOf scenario
         add (commands |> List.map (Codec.message codec streamId)) scenario
 
+/// The message the scenario handles: any message, or an own command or event.
 [<RequireQualifiedAccess>]
 module When =
 
@@ -250,6 +253,7 @@ module When =
         let codec = Run.codec "event" scenario.Events
         message (Codec.message codec (Run.streamOf scenario) event) scenario
 
+/// What the scenario must have produced or raised; the first `Then` runs it.
 [<RequireQualifiedAccess>]
 module Then =
 

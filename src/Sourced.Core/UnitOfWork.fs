@@ -15,7 +15,9 @@ type UnitLoopException(iterations: int, message: Message) =
             $"The unit exceeded {iterations} iterations (at '{message.Type}' in stream '{message.StreamId}'): do its reactors dispatch each other forever?"
         )
 
+    /// The limit it went over (`UnitOptions.MaxIterations`).
     member _.Iterations = iterations
+    /// The message it had reached.
     member _.LastMessage = message
 
 /// How a unit runs.
@@ -28,8 +30,10 @@ type UnitOptions =
         PersistCommands: bool
     }
 
+/// The default unit options.
 [<RequireQualifiedAccess>]
 module UnitOptions =
+    /// Up to 100 messages handled; commands are stored.
     let defaults =
         {
             MaxIterations = 100
@@ -40,14 +44,19 @@ module UnitOptions =
 [<NoEquality; NoComparison>]
 type UnitStep =
     {
+        /// The reactor's consumer group.
         Group: string
+        /// The messages of its batch, in order.
         Handled: Message list
+        /// The messages its actions stored, held back (unstored commands) or scheduled.
         Produced: Message list
     }
 
+/// What a unit did, reactor batch by reactor batch.
 [<NoEquality; NoComparison>]
 type UnitResult =
     {
+        /// Each batch a reactor handled, in the order they ran.
         Steps: UnitStep list
     }
 

@@ -10,51 +10,75 @@ open System.Threading.Tasks
 /// its context, and how it ended. Stored as `<workflow name>.step_started`, ...
 [<RequireQualifiedAccess>]
 type WorkflowEvent =
+    /// A run began, with its input.
     | Started of input: JsonElement
+    /// An attempt of a step is about to run (1 for the first).
     | StepStarted of step: string * attempt: int
+    /// A step succeeded; its output is replayed ever after.
     | StepCompleted of step: string * output: JsonElement
     /// `retryAt` is None when no attempt is left.
     | StepFailed of step: string * attempt: int * error: string * errorType: string * retryAt: DateTimeOffset option
     /// A failed step's retry time came (a scheduled message).
     | StepRetried of step: string
+    /// A durable sleep began; it ends at `until`.
     | SleepStarted of step: string * until: DateTimeOffset
     /// A sleep's time came (a scheduled message).
     | SleepEnded of step: string
+    /// The workflow's context changed (a step saved it).
     | ContextUpdated of context: JsonElement
+    /// The body returned this output: the run is over.
     | Completed of output: JsonElement
+    /// The run failed: a step ran out of attempts, or the body raised outside any step (`step` empty).
     | Failed of step: string * error: string
 
 /// Where one step (or sleep) of a workflow is.
 [<RequireQualifiedAccess>]
 type StepStatus =
+    /// The attempt has started, and no outcome is recorded yet.
     | Running of attempt: int
+    /// Completed, with this output.
     | Done of output: JsonElement
+    /// The attempt failed; the next one is due at `retryAt`.
     | Waiting of attempt: int * retryAt: DateTimeOffset
+    /// The retry time came: the attempt after `attempt` starts next.
     | RetryDue of attempt: int
+    /// Out of attempts: the last one failed with `error`.
     | GaveUp of attempt: int * error: string
+    /// A sleep that ends at `until`.
     | Sleeping of until: DateTimeOffset
+    /// A sleep that has ended.
     | Awake
 
 /// How a workflow's stream folds up.
 [<RequireQualifiedAccess; NoEquality; NoComparison>]
 type WorkflowStatus =
+    /// Nothing recorded yet.
     | NotStarted
+    /// Started, and not ended yet.
     | Running
+    /// The body returned this output.
     | Completed of output: JsonElement
+    /// Failed in `step` (empty when the body raised outside any step) with `error`.
     | Failed of step: string * error: string
 
 /// A workflow's recorded progress.
 [<NoEquality; NoComparison>]
 type WorkflowState =
     {
+        /// The run's input, once it has started.
         Input: JsonElement option
+        /// Where each step and sleep is, by key (`pay`, `pay#2`).
         Steps: Map<string, StepStatus>
+        /// The workflow's context as its steps saved it, if any.
         Context: JsonElement option
+        /// Whether the run has started, and how it ended.
         Status: WorkflowStatus
     }
 
+/// Folding a workflow's recorded events into its state.
 [<RequireQualifiedAccess>]
 module WorkflowState =
+    /// The state of a run with nothing recorded.
     let initial =
         {
             Input = None
@@ -71,6 +95,7 @@ module WorkflowState =
         | Some(StepStatus.GaveUp(attempt, _)) -> attempt
         | _ -> 0
 
+    /// The state after one more recorded event.
     let evolve (state: WorkflowState) (event: WorkflowEvent) : WorkflowState =
         let set step status =
             { state with
@@ -104,11 +129,15 @@ module WorkflowState =
 /// doubling (capped at `MaxBackoff`).
 type StepOptions =
     {
+        /// How many times a step runs before it gives up (at least 1).
         Attempts: int
+        /// The wait after the first failure; it doubles after each next one.
         Backoff: TimeSpan
+        /// The longest wait between two attempts.
         MaxBackoff: TimeSpan
     }
 
+/// The default step options, and the wait they give after a failure.
 [<RequireQualifiedAccess>]
 module StepOptions =
     /// 3 attempts, 1 s then 2 s apart.
@@ -162,7 +191,9 @@ type StepContext
     /// The step's key in its run (`pay`, `pay#2`).
     member _.StepKey = key
 
+    /// Which attempt this is: 1, then 2, 3, ... after failures.
     member _.Attempt = attempt
+    /// Cancelled when the worker stops; the step runs again later.
     member _.CancellationToken = ct
 
     /// The workflow's context as saved so far, if any.
@@ -176,7 +207,9 @@ type StepContext
 /// steps); if the body lets it through, the workflow fails with the step's error.
 type StepFailedException(step: string, error: string) =
     inherit Exception($"Step '{step}' failed for good: {error}")
+    /// The key of the step (`pay`, `pay#2`).
     member _.Step = step
+    /// The error message of its last attempt.
     member _.Error = error
 
 /// Ends one run of a workflow body: it recorded what it did, or it is waiting.
@@ -238,6 +271,7 @@ type WorkflowContext internal (state: WorkflowState, runId: string, clock: TimeP
 
     member internal _.Scheduled = lock gate (fun () -> List.ofSeq scheduled)
     member internal _.State = state
+    /// Cancelled when the worker running the body stops.
     member _.CancellationToken = ct
 
     /// The run's stream id.
@@ -327,13 +361,18 @@ type WorkflowContext internal (state: WorkflowState, runId: string, clock: TimeP
 /// Build it with `workflow { ... }`, `Workflow.step` and `Workflow.sleep`.
 type Workflow<'T> = internal Workflow of (WorkflowContext -> Task<'T>)
 
+/// The `workflow { ... }` computation expression; `workflow` is its instance.
 type WorkflowBuilder() =
+    /// `return value`: the body's output.
     member _.Return(value: 'T) : Workflow<'T> =
         Workflow(fun _ -> Task.FromResult value)
 
+    /// `return! other`: another workflow's output as the body's.
     member _.ReturnFrom(workflow: Workflow<'T>) : Workflow<'T> = workflow
+    /// Nothing: an `if` without an `else`.
     member _.Zero() : Workflow<unit> = Workflow(fun _ -> Task.FromResult())
 
+    /// `let! value = step`: runs a step (or any workflow) and goes on with its output.
     member _.Bind(Workflow run: Workflow<'A>, next: 'A -> Workflow<'B>) : Workflow<'B> =
         Workflow(fun context ->
             task {
@@ -342,11 +381,13 @@ type WorkflowBuilder() =
                 return! rest context
             })
 
+    /// Builds the body when it runs, so that every run of the workflow replays it afresh.
     member _.Delay(delayed: unit -> Workflow<'T>) : Workflow<'T> =
         Workflow(fun context ->
             let (Workflow run) = delayed ()
             run context)
 
+    /// Runs one part of the body, then the rest.
     member _.Combine(Workflow first: Workflow<unit>, Workflow second: Workflow<'T>) : Workflow<'T> =
         Workflow(fun context ->
             task {
@@ -354,6 +395,7 @@ type WorkflowBuilder() =
                 return! second context
             })
 
+    /// `for item in items do`: the loop body for each item, in order.
     member _.For(items: 'A seq, body: 'A -> Workflow<unit>) : Workflow<unit> =
         Workflow(fun context ->
             task {
@@ -376,6 +418,7 @@ type WorkflowBuilder() =
                     return! recover context
             })
 
+    /// `while condition do`: the loop body for as long as the condition holds.
     member _.While(guard: unit -> bool, Workflow body: Workflow<unit>) : Workflow<unit> =
         Workflow(fun context ->
             task {
@@ -383,6 +426,7 @@ type WorkflowBuilder() =
                     do! body context
             })
 
+/// `workflow { ... }`, in scope wherever `Sourced` is open.
 [<AutoOpen>]
 module WorkflowBuilderInstance =
     /// `workflow { let! flight = Workflow.step "book_flight" (fun ct -> ...) ... return ... }`

@@ -10,9 +10,13 @@ open System.Threading.Tasks
 [<NoEquality; NoComparison>]
 type WorkflowDefinition<'Input, 'Output> =
     {
+        /// Its consumer group, the prefix of its runs' stream ids and of its message types.
         Name: string
+        /// The codec of what its runs record (`<name>.step_started`, ...).
         Events: Codec<WorkflowEvent>
+        /// The body a run executes for its input.
         Body: 'Input -> Workflow<'Output>
+        /// Messages per claimed run; None for the runtime's batch size.
         BatchSize: int option
     }
 
@@ -26,10 +30,14 @@ type WorkflowFailedException(streamId: string, step: string, error: string) =
                 $"Workflow '{streamId}' failed in step '{step}': {error}"
         )
 
+    /// The run's stream.
     member _.StreamId = streamId
+    /// The step that ran out of attempts; empty when the body raised outside any step.
     member _.Step = step
+    /// The error message of the step's last attempt, or of what the body raised.
     member _.Error = error
 
+/// Durable workflows: bodies (`Workflow.step`, `Workflow.sleep`), `Workflow.define`, starting runs and awaiting them.
 [<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Workflow =
 
