@@ -10,9 +10,13 @@ open Sourced
 /// A command decided: the command as a message, its events as stored (or as they would be), and the state after.
 [<Sealed>]
 type Decided<'State> internal (decision: Decision<'State>) =
+    /// The actor's stream.
     member _.StreamId: string = decision.Loaded.StreamId
+    /// The command, as a message (`ExecuteAsync` does not store it).
     member _.Command: Envelope = Envelope decision.Command
+    /// Its events, in order: as `ExecuteAsync` stored them, or as `Decide` numbered them.
     member _.Events: IReadOnlyList<Envelope> = Envelopes.ofList decision.Events
+    /// The state after the events.
     member _.State: 'State = decision.Loaded.State
     /// The stream's seq after the events.
     member _.Seq: int64 = decision.Loaded.Seq

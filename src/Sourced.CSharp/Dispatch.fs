@@ -46,6 +46,7 @@ type Dispatch internal (inner: Sourced.Dispatch<obj>) =
     member _.After(delay: TimeSpan) : Dispatch =
         Dispatch(Sourced.Dispatch.after delay inner)
 
+    /// With one more metadata entry, on top of what the message inherits from the one reacted to.
     member _.WithMetadata(key: string, value: string) : Dispatch =
         Dispatch(Sourced.Dispatch.withMetadataString key value inner)
 

@@ -12,18 +12,25 @@ open Sourced
 /// A stored or outgoing message as C# sees it: its envelope and its JSON payload.
 [<Sealed; AllowNullLiteral>]
 type Envelope internal (message: Message) =
+    /// Unique in the store; the causation and correlation ids of other messages point at it.
     member _.Id: Guid = message.Id
+    /// The stream it belongs to.
     member _.StreamId: string = message.StreamId
     /// Its place in its stream (0 until stored).
     member _.Seq: int64 = message.Seq
     /// The stored type name, e.g. `carts.item_added`.
     member _.Type: string = message.Type
+    /// When it was created, not when it was stored.
     member _.CreatedAt: DateTimeOffset = message.CreatedAt
+    /// The id of the message that caused it; its own id when nothing did.
     member _.CausationId: Guid = message.CausationId
+    /// The id shared by a whole chain (command, its events, the reactions to them): the first message's id.
     member _.CorrelationId: Guid = message.CorrelationId
     /// Its place in the store's global log (0 until stored).
     member _.Position: int64 = message.Position
+    /// The message's data as JSON.
     member _.Payload: JsonElement = message.Payload
+    /// Request id, user id, producer, ...: messages it causes inherit it.
     member _.Metadata: IReadOnlyDictionary<string, JsonElement> = message.Metadata
 
     /// A metadata value that is a JSON string, or null.

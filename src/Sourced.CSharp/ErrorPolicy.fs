@@ -8,12 +8,15 @@ open Sourced
 /// A reactor failure, as an error policy sees it.
 [<Sealed>]
 type FailureInfo internal (failure: Failure) =
+    /// The consumer group whose reactor failed.
     member _.Group: string = failure.Group
     /// The message that failed (for a failing action: the first message of its batch).
     member _.Message: Envelope = Envelope failure.Message
+    /// What the reactor or its actions raised.
     member _.Error: exn = failure.Error
     /// 1 for the group's first failure since it last succeeded, then 2, 3, ...
     member _.Attempt: int = failure.Attempt
+    /// When it failed, by the store's clock.
     member _.At: DateTimeOffset = failure.At
 
 /// What a consumer group does when its reactor fails: stop (the default; the error and message are recorded and

@@ -10,6 +10,7 @@ open Sourced
 /// What a projector's sync gets for one batch of one stream.
 [<Sealed>]
 type Projected<'State> internal (projection: Projection<'State>, context: SyncContext) =
+    /// The stream the batch came from.
     member _.StreamId: string = projection.StreamId
     /// The state after the batch's events.
     member _.State: 'State = projection.State
@@ -193,6 +194,7 @@ type Projector<'State> private (spec: ProjectorSpec<'State>, core: Sourced.Proje
                     ]
             }
 
+    /// Messages per claim for this projector (the runtime's batch size otherwise).
     member _.WithBatchSize(size: int) : Projector<'State> =
         if size < 1 then
             invalidArg (nameof size) "A batch size must be at least 1."

@@ -21,8 +21,10 @@ type PostgresOptions =
         PrepareStatements: bool
     }
 
+/// The default store options.
 [<RequireQualifiedAccess>]
 module PostgresOptions =
+    /// Schema `public`, tables `sourced_*`, 1000 messages per discovery step, prepared statements.
     let defaults =
         {
             Schema = "public"
