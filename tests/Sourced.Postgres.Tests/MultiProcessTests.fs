@@ -56,24 +56,26 @@ let private killedWorker (store: IMessageStore) : Task<unit> =
         let environment =
             [ Sourced.TestWorker.Program.ConnectionVariable, Server.connectionString () ]
 
-        use doomed = new Worker($"postgres {schema} doomed 400", environment)
-        use survivor = new Worker($"postgres {schema} survivor 5", environment)
+        // The doomed worker commits one batch, then blocks every later batch inside its open transaction (saying
+        // "inside <stream> <seq>"); the survivor paces each batch by a few milliseconds and never blocks.
+        use doomed = new Worker($"postgres {schema} doomed 5 1", environment)
+        use survivor = new Worker($"postgres {schema} survivor 5 never", environment)
         let wait = TimeSpan.FromSeconds 60.0
         do! doomed.WaitForLineAsync("ready", wait)
         do! survivor.WaitForLineAsync("ready", wait)
 
         let writing = write store 4 150 24
 
-        // Kill the doomed worker once it has committed batches and is holding a transaction open.
+        // Kill the doomed worker once it has committed a batch and blocks another: a blocked batch never commits.
         do!
             doomed.WaitUntilAsync(
-                "the doomed worker committed a batch and holds another open",
+                "the doomed worker committed a batch and blocks another inside its transaction",
                 (fun () ->
                     let lines = doomed.Lines
 
                     Task.FromResult(
                         lines |> List.exists (fun line -> line.StartsWith "committed ")
-                        && (List.last lines).StartsWith "inside "
+                        && lines |> List.exists (fun line -> line.StartsWith "inside ")
                     )),
                 TimeSpan.FromSeconds 1.0,
                 wait
@@ -81,7 +83,15 @@ let private killedWorker (store: IMessageStore) : Task<unit> =
 
         doomed.Signal SIGKILL
         let! _ = doomed.WaitForExitAsync wait
-        let killedIn = (List.last doomed.Lines).Split ' '
+
+        // With two workers, two batches may have been blocked when it died.
+        let killedIn =
+            doomed.Lines
+            |> List.filter (fun line -> line.StartsWith "inside ")
+            |> List.map (fun line ->
+                let fields = line.Split ' '
+                fields[1], int64 fields[2])
+
         let! stored = writing
         let total = stored.Length
 
@@ -101,14 +111,15 @@ let private killedWorker (store: IMessageStore) : Task<unit> =
 
         Effects.expectExactlyOnceInOrder effects stored
 
-        let redone =
-            effects
-            |> List.find (fun effect -> effect.StreamId = killedIn[1] && effect.Seq = int64 killedIn[2])
+        for streamId, seq in killedIn do
+            let redone =
+                effects
+                |> List.find (fun effect -> effect.StreamId = streamId && effect.Seq = seq)
 
-        Expect.equal
-            redone.Worker
-            "survivor"
-            "the batch open when the worker was killed was rolled back and redone by the other"
+            Expect.equal
+                redone.Worker
+                "survivor"
+                $"the batch blocked in {streamId} (up to {seq}) when the worker was killed was rolled back and redone by the other"
 
         Expect.isTrue
             (effects |> List.exists (fun effect -> effect.Worker = "doomed"))

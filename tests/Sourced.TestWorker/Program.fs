@@ -146,21 +146,30 @@ let createEffects (dataSource: NpgsqlDataSource) (schema: string) : Task =
         ()
     }
 
-/// Says "inside <stream> <seq>" and holds the transaction open for `hold`: a kill then lands mid-transaction.
-let holding (hold: TimeSpan) (message: Message) (ct: CancellationToken) : Task =
-    say $"inside {message.StreamId} {message.Seq}"
-    Task.Delay(hold, ct)
+/// The end of each batch of `postgres` mode, still inside its transaction: waits `pace` while this process has
+/// committed fewer than `blockAfter` batches (`committed ()`); from then on says "inside <stream> <seq>" and blocks
+/// until cancelled, so that the transaction stays open (and can never commit) until the process is killed.
+let pacedUntil (pace: TimeSpan) (blockAfter: int option) (committed: unit -> int) =
+    fun (message: Message) (ct: CancellationToken) ->
+        match blockAfter with
+        | Some commits when committed () >= commits ->
+            say $"inside {message.StreamId} {message.Seq}"
+            Task.Delay(Timeout.InfiniteTimeSpan, ct)
+        | _ -> Task.Delay(pace, ct)
 
 /// Runs the reactors that `reactorsOf` makes on the PostgreSQL store in `schema` (installed by the caller) as
 /// process `name`: two workers, quick heartbeats, promotions and catch-up, a lease of `staleAfter`; says what the
-/// runtime reports; runs until SIGTERM or killed.
+/// runtime reports; runs until SIGTERM or killed. `reactorsOf` also gets how many batches this process has
+/// committed so far (safe to call from any worker).
 let private serve
     (schema: string)
     (name: string)
     (staleAfter: TimeSpan)
-    (reactorsOf: NpgsqlDataSource -> Reactor list)
+    (reactorsOf: NpgsqlDataSource -> (unit -> int) -> Reactor list)
     =
     task {
+        let committed = ref 0
+
         use dataSource =
             NpgsqlDataSource.Create(Environment.GetEnvironmentVariable ConnectionVariable)
 
@@ -175,7 +184,7 @@ let private serve
         let runtime =
             new Runtime(
                 store,
-                reactorsOf dataSource,
+                reactorsOf dataSource (fun () -> Volatile.Read &committed.contents),
                 { RuntimeOptions.defaults with
                     Workers = 2
                     Name = name
@@ -189,7 +198,9 @@ let private serve
         use _ =
             runtime.Subscribe(function
                 | RuntimeEvent.Started _ -> say "ready"
-                | RuntimeEvent.BatchCompleted(_, stream, count) -> say $"committed {stream} {count}"
+                | RuntimeEvent.BatchCompleted(_, stream, count) ->
+                    Interlocked.Increment &committed.contents |> ignore
+                    say $"committed {stream} {count}"
                 | RuntimeEvent.ClaimLost(_, stream) -> say $"claim lost {stream}"
                 | RuntimeEvent.Conflicted(_, stream) -> say $"conflicted {stream}"
                 | RuntimeEvent.Reclaimed count -> say $"reclaimed {count}"
@@ -203,16 +214,18 @@ let private serve
         say "stopped"
     }
 
-/// `postgres <schema> <name> <hold ms>`: two workers of group "effects"; each batch holds its transaction open for
-/// `hold` (a 2 s lease).
-let postgres (schema: string) (name: string) (hold: TimeSpan) =
-    serve schema name (TimeSpan.FromSeconds 2.0) (fun _ -> [ effects schema name (holding hold) ])
+/// `postgres <schema> <name> <pace ms> <block after|never>`: two workers of group "effects" (a 2 s lease); each
+/// batch waits `pace` in its open transaction, until this process has committed `block after` batches: every later
+/// batch says "inside <stream> <seq>" and blocks in its open transaction (see `pacedUntil`).
+let postgres (schema: string) (name: string) (pace: TimeSpan) (blockAfter: int option) =
+    serve schema name (TimeSpan.FromSeconds 2.0) (fun _ committed ->
+        [ effects schema name (pacedUntil pace blockAfter committed) ])
 
 /// `workflow <schema> <name> <hold step|none>`: the workflow `Relay.definition`, recording its step runs (in the
 /// table `Relay.createStepRuns` made) as process `name`; the body of step `hold`, if one is named, never ends on
 /// its own (a 3 s lease).
 let workflow (schema: string) (name: string) (hold: string option) =
-    serve schema name (TimeSpan.FromSeconds 3.0) (fun dataSource ->
+    serve schema name (TimeSpan.FromSeconds 3.0) (fun dataSource _ ->
         let runs: Relay.StepRuns =
             {
                 DataSource = dataSource
@@ -229,8 +242,9 @@ let main argv =
     | [| "memory-slow"; messages; delay |] ->
         (memorySlow (int messages) (TimeSpan.FromMilliseconds(float delay))).GetAwaiter().GetResult()
         0
-    | [| "postgres"; schema; name; hold |] ->
-        (postgres schema name (TimeSpan.FromMilliseconds(float hold))).GetAwaiter().GetResult()
+    | [| "postgres"; schema; name; pace; blockAfter |] ->
+        let blockAfter = if blockAfter = "never" then None else Some(int blockAfter)
+        (postgres schema name (TimeSpan.FromMilliseconds(float pace)) blockAfter).GetAwaiter().GetResult()
         0
     | [| "workflow"; schema; name; hold |] ->
         (workflow schema name (if hold = "none" then None else Some hold)).GetAwaiter().GetResult()
@@ -239,7 +253,7 @@ let main argv =
         eprintfn "usage: Sourced.TestWorker memory-slow <messages> <delay ms>"
 
         eprintfn
-            "       Sourced.TestWorker postgres <schema> <name> <hold ms>   (connection string in %s)"
+            "       Sourced.TestWorker postgres <schema> <name> <pace ms> <block after|never>   (connection string in %s)"
             ConnectionVariable
 
         eprintfn
