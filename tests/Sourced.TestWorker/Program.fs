@@ -13,8 +13,10 @@ let say (line: string) =
     Console.Out.WriteLine line
     Console.Out.Flush()
 
-/// A reactor that takes `delay` per batch of one message and reports it began and committed it.
-let slow (delay: TimeSpan) : Reactor =
+/// A reactor of batches of one message: each says it began, waits until the runtime's stop has begun
+/// (`stopBegun`), then takes `delay` more before it commits and says so. A stop therefore always finds the
+/// first batch in flight, and a runtime that did not wait for it has `delay` to show it.
+let slow (stopBegun: Task) (delay: TimeSpan) : Reactor =
     {
         Group = "slow"
         Types = [ "work.item" ]
@@ -27,6 +29,7 @@ let slow (delay: TimeSpan) : Reactor =
                 task {
                     let message = (List.head batch.Messages).Message
                     say $"begin {message.Seq}"
+                    do! stopBegun.WaitAsync ct
                     do! Task.Delay(delay, ct)
 
                     return
@@ -48,16 +51,19 @@ let slow (delay: TimeSpan) : Reactor =
                 }
     }
 
-/// `memory-slow <messages> <delay ms>`: a memory store with work queued; runs until SIGTERM or Ctrl+C.
+/// `memory-slow <messages> <delay ms>`: a memory store with work queued for `slow`; runs until SIGTERM or Ctrl+C.
 let memorySlow (messages: int) (delay: TimeSpan) =
     task {
         let store = MemoryStore() :> IMessageStore
         let completed = ref 0
 
+        let stopBegun =
+            TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
+
         let runtime =
             new Runtime(
                 store,
-                [ slow delay ],
+                [ slow stopBegun.Task delay ],
                 { RuntimeOptions.defaults with
                     Workers = 1
                     Name = "test-worker"
@@ -68,6 +74,7 @@ let memorySlow (messages: int) (delay: TimeSpan) =
             runtime.Subscribe(function
                 | RuntimeEvent.BatchCompleted _ -> Interlocked.Increment completed |> ignore
                 | RuntimeEvent.Started _ -> say "ready"
+                | RuntimeEvent.Stopping -> stopBegun.TrySetResult() |> ignore
                 | _ -> ())
 
         let! _ =
