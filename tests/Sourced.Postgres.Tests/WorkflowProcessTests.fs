@@ -144,10 +144,15 @@ let private killedInsideAStep (store: IMessageStore) : Task<unit> =
 
         Expect.equal output "run: 42" "the run's output"
 
-        Expect.exists
-            survivor.Lines
-            (fun line -> line.StartsWith "reclaimed ")
-            "the survivor freed the killed process's claim once its lease expired"
+        // The run could only resume once the survivor had freed the killed process's claim; the line saying so may
+        // still be on its way through the pipe.
+        do!
+            survivor.WaitUntilAsync(
+                "the survivor freed the killed process's claim once its lease expired",
+                (fun () -> Task.FromResult(survivor.Lines |> List.exists (fun line -> line.StartsWith "reclaimed "))),
+                TimeSpan.FromSeconds 1.0,
+                wait
+            )
 
         Expect.equal
             (runs |> List.map (fun run -> run.Step, run.Process, run.Outcome))
