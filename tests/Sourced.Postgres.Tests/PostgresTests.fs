@@ -190,7 +190,9 @@ let tests =
                                 )
 
                             // Once the completion waits for the head (within 30 s), the other transaction wants the
-                            // offset the completion fenced: a deadlock, closed inside the server at once.
+                            // offsets the completion fenced: a deadlock, closed inside the server at once. A table
+                            // lock, granted to the waiting side the moment the victim lets go (a freed row could be
+                            // fenced first by the step-by-step retry, which would then deadlock again).
                             let! otherWon =
                                 task {
                                     try
@@ -202,8 +204,7 @@ let tests =
                                                 + "IF clock_timestamp() > deadline THEN "
                                                 + "RAISE 'the completion never waited for the stream head'; END IF; "
                                                 + "PERFORM pg_sleep(0.002); END LOOP; "
-                                                + $"UPDATE \"{schema}\".sourced_offsets SET epoch = epoch "
-                                                + "WHERE group_id = 'g' AND stream_id = 's'; END $$"
+                                                + $"LOCK TABLE \"{schema}\".sourced_offsets IN SHARE MODE; END $$"
                                             )
 
                                         return true
