@@ -43,7 +43,7 @@ for ((run = 1; run <= runs; run++)); do
 
         if ! dotnet "$program" --no-spinner --colours 0 >"$log" 2>&1; then
             echo "repeat: run $run of $runs failed in the $name tests; their output: $log"
-            grep -E -A 12 "\[ERR\]|expecto:" "$log" | head -n 60 || true
+            grep -E -A 12 " ERR\]|^expecto:" "$log" | head -n 60 || true
             echo "repeat: $passed of $runs runs passed"
             exit 1
         fi
