@@ -55,5 +55,6 @@ for ((run = 1; run <= runs; run++)); do
     echo "repeat: run $run of $runs passed in $((SECONDS - started)) s"
 done
 
+rm -f "$logs/build.log"
 rmdir "$logs" 2>/dev/null || true
 echo "repeat: $passed of $runs runs passed"
