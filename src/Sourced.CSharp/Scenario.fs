@@ -92,8 +92,7 @@ type Scenario private (scenario: Sourced.Testing.Scenario, codecOf: Type -> Code
     member _.ThenRaises<'Exception when 'Exception :> exn>() : 'Exception = Then.raised<'Exception> scenario
 
     /// The command was refused with this reason.
-    member _.ThenRejected(reason: string) : unit =
-        Then.raisesWith<CommandRejectedException> reason scenario
+    member _.ThenRejected(reason: string) : unit = Then.rejectedWith reason scenario
 
     /// Runs the projector's sync (once), so that the test can check its read model.
     member _.ThenSynced() : unit = Then.afterSync ignore scenario

@@ -235,14 +235,14 @@ module Actor =
         }
 
     /// Decides a command in memory: nothing is stored. Invalid commands raise `InvalidMessageException`,
-    /// refused ones `CommandRejectedException`.
+    /// refused ones `CommandRejectedException` (naming the command's type and stream).
     let decide
         (actor: Actor<'State, 'Command, 'Event>)
         (loaded: Loaded<'State>)
         (command: 'Command)
         : Decision<'State> =
         let message = Codec.message actor.Commands loaded.StreamId command
-        let decided = actor.Decide loaded.State command
+        let decided = deciding message (fun () -> actor.Decide loaded.State command)
 
         let events =
             decided

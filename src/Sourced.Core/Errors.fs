@@ -81,14 +81,38 @@ type StreamBusyException(group: string, streamId: string) =
     /// The stream it is processing.
     member _.StreamId = streamId
 
-/// A decision refused a command (raised through `reject` in `decide`); no events were produced.
-type CommandRejectedException(reason: string) =
-    inherit Exception(reason)
+/// A decision refused a command (raised through `reject` in `decide`); no events were produced. Raised out of a
+/// decision, it names the command's type and stream: `carts.add_item on cart-2 rejected: the cart is closed`.
+type CommandRejectedException(reason: string, commandType: string, streamId: string) =
+    inherit
+        Exception(
+            if String.IsNullOrEmpty commandType then
+                reason
+            else
+                $"{commandType} on {streamId} rejected: {reason}"
+        )
+
+    /// A refusal not yet tied to a command (what `reject` raises inside `decide`).
+    new(reason: string) = CommandRejectedException(reason, null, null)
+
     /// Why the command was refused: the text given to `reject`.
     member _.Reason = reason
+
+    /// The type of the refused command (such as `carts.add_item`); null until the decision names it.
+    member _.CommandType = commandType
+
+    /// The stream the refused command was for; null until the decision names it.
+    member _.StreamId = streamId
 
 /// `reject`, in scope wherever `Sourced` is open.
 [<AutoOpen>]
 module Rejection =
     /// Refuses the command being decided: `| AddItem _ when cart.Closed -> reject "cart is closed"`.
     let reject (reason: string) : 'T = raise (CommandRejectedException reason)
+
+    /// Runs a decision of the command `command`, naming the command's type and stream in a refusal it raises.
+    let internal deciding (command: Message) (decide: unit -> 'T) : 'T =
+        try
+            decide ()
+        with :? CommandRejectedException as rejected when isNull rejected.CommandType ->
+            raise (CommandRejectedException(rejected.Reason, command.Type, command.StreamId))

@@ -173,7 +173,7 @@ module Interpreter =
                     elif actor.Commands.Handles message.Type then
                         let command = Codec.decodeCommand actor.Commands message
 
-                        match actor.Decide current command with
+                        match deciding message (fun () -> actor.Decide current command) with
                         | [] -> []
                         | decided ->
                             let events =

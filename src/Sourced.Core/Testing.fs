@@ -338,6 +338,13 @@ module Then =
         if error.Message <> message then
             fail $"Expected {typeof<'Exception>.Name} with message \"{message}\", but got \"{error.Message}\""
 
+    /// The command was refused with this reason (the text given to `reject`).
+    let rejectedWith (reason: string) (scenario: Scenario) =
+        let error = raised<CommandRejectedException> scenario
+
+        if error.Reason <> reason then
+            fail $"Expected the command to be rejected with \"{reason}\", but it was rejected with \"{error.Reason}\""
+
     /// Your own assertions over the raw actions of a one-reactor scenario.
     let actions (check: Sourced.Action list -> unit) (scenario: Scenario) : unit = check (succeeded scenario).Actions
 

@@ -81,7 +81,34 @@ let decisions =
                 Scenario.actor Todo.actor "list-1"
                 |> Given.events [ Todo.Started "groceries" ]
                 |> When.command (Todo.Start "again")
-                |> Then.raisesWith<CommandRejectedException> "list groceries already started"
+                |> Then.raisesWith<CommandRejectedException>
+                    "todos.start on list-1 rejected: list groceries already started"
+
+            testCase "a refusal names the command's type, its stream and the reason, and keeps the bare reason"
+            <| fun _ ->
+                Scenario.actor Todo.actor "list-1"
+                |> Given.events [ Todo.Started "groceries" ]
+                |> When.command (Todo.Start "again")
+                |> Then.rejectedWith "list groceries already started"
+
+                let loaded =
+                    {
+                        StreamId = "list-2"
+                        State = Todo.actor.Evolve (Todo.actor.Initial "list-2") (Todo.Started "x")
+                        Seq = 1L
+                    }
+
+                let error =
+                    try
+                        Actor.decide Todo.actor loaded (Todo.Start "y") |> ignore
+                        failtest "the command was decided"
+                    with :? CommandRejectedException as error ->
+                        error
+
+                Expect.equal error.CommandType "todos.start" "command type"
+                Expect.equal error.StreamId "list-2" "stream"
+                Expect.equal error.Reason "list x already started" "reason"
+                Expect.equal error.Message "todos.start on list-2 rejected: list x already started" "message"
 
             testCase "events inherit the command's correlation and metadata, with the command as cause"
             <| fun _ ->
@@ -290,6 +317,7 @@ let batches =
                 | Some(message, (:? CommandRejectedException as error)) ->
                     Expect.equal message.Id history[1].Id "failed message"
                     Expect.equal error.Reason "list x already started" "reason"
+                    Expect.equal error.Message "todos.start on l rejected: list x already started" "named"
                 | other -> failtestf "unexpected failure %A" other
 
             testCase "an event the actor cannot read fails the whole batch, naming the field"

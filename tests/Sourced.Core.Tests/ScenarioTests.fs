@@ -117,11 +117,17 @@ let tests =
                     |> When.command (Todo.Start "x")
                     |> Then.raises<CommandRejectedException>)
 
-                failsWith "but got \"list x already started\"" (fun () ->
+                failsWith "but got \"todos.start on l rejected: list x already started\"" (fun () ->
                     Scenario.actor Todo.actor "l"
                     |> Given.events [ Todo.Started "x" ]
                     |> When.command (Todo.Start "x")
                     |> Then.raisesWith<CommandRejectedException> "other")
+
+                failsWith "but it was rejected with \"list x already started\"" (fun () ->
+                    Scenario.actor Todo.actor "l"
+                    |> Given.events [ Todo.Started "x" ]
+                    |> When.command (Todo.Start "x")
+                    |> Then.rejectedWith "other")
 
                 failsWith "Expected InvalidMessageException to be raised, but got CommandRejectedException" (fun () ->
                     Scenario.actor Todo.actor "l"
