@@ -2,7 +2,6 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Xml.Linq;
 using Microsoft.FSharp.Core;
-using Sourced.Hosting;
 using Xunit;
 
 namespace Sourced.CSharp.Tests;
@@ -12,15 +11,6 @@ namespace Sourced.CSharp.Tests;
 /// name (overloads share one), a union case's property when its case is documented.
 public class DocumentationTests
 {
-    public static TheoryData<string> Packages =>
-        ["Sourced.Core", "Sourced.Postgres", "Sourced.Hosting", "Sourced.Postgres.Hosting", "Sourced.CSharp"];
-
-    static readonly Dictionary<string, Assembly> Assemblies = new[]
-    {
-        typeof(Message).Assembly, typeof(Sourced.Postgres.PostgresStore).Assembly, typeof(SourcedBuilder).Assembly,
-        typeof(Microsoft.Extensions.DependencyInjection.PostgresBuilderExtensions).Assembly, typeof(EventStore).Assembly,
-    }.ToDictionary(assembly => assembly.GetName().Name!);
-
     const BindingFlags Declared =
         BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
 
@@ -88,10 +78,10 @@ public class DocumentationTests
     }
 
     [Theory]
-    [MemberData(nameof(Packages))]
+    [MemberData(nameof(Packages.Names), MemberType = typeof(Packages))]
     public void Every_public_type_and_member_of_each_package_has_a_doc_comment(string package)
     {
-        var assembly = Assemblies[package];
+        var assembly = Packages.Assemblies[package];
         var missing = Undocumented(assembly, DocIds(assembly));
 
         var more = missing.Count > 100 ? $"\n  ... and {missing.Count - 100} more" : "";
