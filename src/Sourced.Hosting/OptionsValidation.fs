@@ -7,7 +7,7 @@ open Microsoft.Extensions.Options
 [<RequireQualifiedAccess>]
 module internal OptionsValidation =
 
-    let private key (name: string) = $"{SourcedOptions.SectionName}:{name}"
+    let private key = SourcedOptions.Key
 
     let private atLeast (minimum: int64) (name: string) (value: int64) =
         [

@@ -16,6 +16,9 @@ type SourcedOptions() =
     /// The configuration section the options are bound from.
     static member SectionName = "Sourced"
 
+    /// The configuration key of a setting, such as `Sourced:Workers`: what messages about it name.
+    static member Key(name: string) = $"{SourcedOptions.SectionName}:{name}"
+
     /// The name of the message store: "Memory" (the default) or one that a store package added, such as
     /// "Postgres" (Sourced.Postgres.Hosting: `UsePostgres` or `AddPostgres`).
     member val Store = SourcedStores.Memory with get, set

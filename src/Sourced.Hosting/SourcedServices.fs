@@ -74,6 +74,7 @@ module internal SourcedServices =
         singleton<IValidateOptions<SourcedOptions>> services (fun provider -> SourcedOptionsValidator provider)
 
         singleton services (fun provider -> SourcedReactors(registrations, provider))
+        services.TryAddSingleton<TimeProvider> TimeProvider.System
         services.TryAddEnumerable(ServiceDescriptor.Singleton<SourcedStoreProvider, MemoryStoreProvider>())
         singleton services store
         singleton services (runtime registrations)

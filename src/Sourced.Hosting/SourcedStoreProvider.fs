@@ -17,7 +17,8 @@ type SourcedStoreProvider() =
     /// The problems with these options for this store, each naming its setting; empty when they are fine.
     abstract Problems: options: SourcedOptions * services: IServiceProvider -> IReadOnlyList<string>
 
-    /// Creates the store, once per host; the host disposes it when it is disposable.
+    /// Creates the store, once per host; the host disposes it when it is disposable. Its clock is the
+    /// `TimeProvider` service (`AddSourced` registers `TimeProvider.System` when the app has none).
     abstract Create: options: SourcedOptions * services: IServiceProvider -> IMessageStore
 
     /// Makes the store ready before the workers start (installs or checks its schema); by default nothing.
@@ -36,15 +37,13 @@ type internal MemoryStoreProvider() =
     override _.Problems(options, _) =
         [|
             if not (String.IsNullOrWhiteSpace options.ConnectionString) then
-                $"{SourcedOptions.SectionName}:{nameof options.ConnectionString} is set but "
-                + $"{SourcedOptions.SectionName}:{nameof options.Store} is Memory: choose the store that uses it "
+                $"{SourcedOptions.Key(nameof options.ConnectionString)} is set but "
+                + $"{SourcedOptions.Key(nameof options.Store)} is Memory: choose the store that uses it "
                 + "(such as UsePostgres), or remove the connection string."
         |]
 
     override _.Create(_, services) =
-        match services.GetService(typeof<TimeProvider>) with
-        | :? TimeProvider as clock -> MemoryStore(clock)
-        | _ -> MemoryStore(TimeProvider.System)
+        MemoryStore(services.GetRequiredService<TimeProvider>())
 
 /// Finding the provider that `Sourced:Store` names among those registered.
 [<RequireQualifiedAccess>]

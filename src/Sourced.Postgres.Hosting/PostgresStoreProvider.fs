@@ -15,7 +15,7 @@ open Sourced.Postgres
 type internal PostgresStoreProvider() =
     inherit SourcedStoreProvider()
 
-    static let key (name: string) = $"{SourcedOptions.SectionName}:{name}"
+    static let key = SourcedOptions.Key
 
     static let schemaInstalled =
         LoggerMessage.Define<string, string>(
@@ -76,12 +76,11 @@ type internal PostgresStoreProvider() =
     override _.Create(options, services) =
         let source = services.GetRequiredService<SourcedDataSource>()
 
-        let clock =
-            match services.GetService<TimeProvider>() with
-            | null -> TimeProvider.System
-            | given -> given
-
-        new PostgresStore(source.DataSource, PostgresStoreProvider.Map options, clock)
+        new PostgresStore(
+            source.DataSource,
+            PostgresStoreProvider.Map options,
+            services.GetRequiredService<TimeProvider>()
+        )
 
     override _.PrepareAsync(store, options, services, ct) =
         task {
